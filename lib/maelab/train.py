@@ -1,0 +1,162 @@
+"""One training loop for every objective (MAE, LC-MAE, DINO, finetuning, partial finetuning).
+
+An objective is `objective(model, images_uint8, labels, generator) -> (loss, logs)`; it does its own
+augmentation with `generator`. The loop owns the schedule, mixed precision, DDP, logging (tqdm +
+JSON lines) and checkpoints. A checkpoint holds model, optimizer, grad scaler, step and every RNG
+state (torch, CUDA, numpy, python, the augmentation generator); the data order is a function of
+(seed, epoch), so resuming from step k replays exactly the run that was not interrupted.
+If the model defines `before_optimizer_step(step, total)` / `after_optimizer_step(step, total)`,
+they are called around each optimizer step (DINO: freeze the last layer, EMA teacher).
+"""
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
+
+from .checkpoint import atomic_save, load, rng_state, set_rng_state
+from .data import ImageTensors, epoch_batches, iterate
+from .distributed import DistEnv
+from .optim import OptimConfig, build_optimizer, lr_at, param_groups, set_lr
+
+Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+def schedule_steps(num_samples: int, cfg: OptimConfig) -> tuple[int, int, int]:
+    """(steps per epoch, total steps, warmup steps) for a global batch of cfg.batch_size."""
+    per_epoch = num_samples // cfg.batch_size
+    if per_epoch == 0:
+        raise ValueError(f"batch_size={cfg.batch_size} is larger than the {num_samples} training samples")
+    return per_epoch, max(1, round(cfg.epochs * per_epoch)), round(cfg.warmup_epochs * per_epoch)
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Drop log lines written after `step` (work lost since the last checkpoint is redone)."""
+    if path.exists():
+        lines = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+        path.write_text("".join(ln + "\n" for ln in lines))
+
+
+def train(
+    model: nn.Module,
+    objective: Objective,
+    dataset: ImageTensors | torch.utils.data.Dataset,
+    cfg: OptimConfig,
+    run_dir: Path,
+    env: DistEnv,
+    seed: int,
+    groups: list[dict] | None = None,
+    amp_dtype: torch.dtype | None = torch.bfloat16,
+    log_every: int = 20,
+    save_every_s: float = 600.0,
+    stop_after: int | None = None,
+    num_workers: int = 0,
+    desc: str = "train",
+) -> dict[str, float]:
+    """Train to cfg.epochs (or until step stop_after, then checkpoint and return). Returns the last logged values."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path, log_path = run_dir / "checkpoints" / "last.pt", run_dir / "metrics.jsonl"
+    dev = env.device
+    amp_dtype = amp_dtype if dev.type == "cuda" else None
+    model.to(dev)
+    optimizer = build_optimizer(groups if groups is not None else param_groups(model, cfg.weight_decay), cfg)
+    scaler = torch.amp.GradScaler(dev.type, enabled=amp_dtype == torch.float16)
+    generator = torch.Generator(dev).manual_seed(seed * 1000 + env.rank)
+    torch.manual_seed(seed + env.rank)
+    step = 0
+    if ckpt_path.exists():
+        state = load(ckpt_path, dev)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        mine = state["rank_states"][env.rank % len(state["rank_states"])]  # exact only with the same world size
+        set_rng_state(mine["rng"])
+        generator.set_state(mine["generator"].cpu())
+        step = state["step"]
+        if env.is_main:
+            truncate_log(log_path, step)
+    net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None) if env.world_size > 1 else model
+    per_epoch, total, warmup = schedule_steps(len(dataset), cfg)
+    local_bs = cfg.batch_size // env.world_size
+    hooks_before = getattr(model, "before_optimizer_step", None)
+    hooks_after = getattr(model, "after_optimizer_step", None)
+
+    def save() -> None:
+        """Collective: every rank contributes its RNG states; rank 0 writes."""
+        mine = {"rng": rng_state(), "generator": generator.get_state()}
+        rank_states = [mine]
+        if env.world_size > 1:
+            rank_states = [None] * env.world_size
+            dist.all_gather_object(rank_states, mine)
+        if env.is_main:
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                     "rank_states": rank_states, "step": step}
+            atomic_save(state, ckpt_path)
+
+    def save_due() -> bool:
+        """Rank 0's clock decides, at logging steps, so all ranks save together."""
+        if step % log_every:
+            return False
+        due = torch.tensor(float(time.time() - last_save > save_every_s), device=dev)
+        if env.world_size > 1:
+            dist.broadcast(due, 0)
+        return bool(due)
+
+    sums: dict[str, torch.Tensor] = {}
+    last: dict[str, float] = {}
+    count, last_save, t0 = 0, time.time(), time.time()
+    bar = tqdm(total=total, initial=step, desc=desc, disable=not env.is_main, mininterval=1 if sys.stderr.isatty() else 30)
+    net.train()
+    while step < total:
+        epoch = step // per_epoch
+        batches = epoch_batches(len(dataset), local_bs, seed, epoch, env.rank, env.world_size)[step - epoch * per_epoch :]
+        for images, labels in iterate(dataset, batches, num_workers):
+            set_lr(optimizer, lr_at(step, total, warmup, cfg.lr, cfg.min_lr))
+            with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                loss, logs = objective(net, images.to(dev, non_blocking=True), labels.to(dev, non_blocking=True), generator)
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}; stopping (checkpoint kept at step of last save)")
+            scaler.scale(loss).backward()
+            if cfg.clip_grad:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+            if hooks_before:
+                hooks_before(step, total)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            if hooks_after:
+                hooks_after(step, total)
+            for k, v in {"loss": loss, **logs}.items():
+                sums[k] = sums.get(k, 0) + v.detach().float()
+            count += 1
+            bar.update()
+            if env.is_main and (step % log_every == 0 or step == total):
+                last = {k: float(v) / count for k, v in sums.items()}
+                record = {"step": step, "epoch": step / per_epoch, "lr": optimizer.param_groups[0]["lr"], **last,
+                          "elapsed_s": time.time() - t0}
+                with open(log_path, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+                bar.set_postfix(loss=f"{last['loss']:.4f}")
+                sums, count = {}, 0
+            if step == stop_after or save_due():
+                save()
+                last_save = time.time()
+            if step == stop_after or step == total:
+                break
+        if step == stop_after:
+            break
+    bar.close()
+    if step == total:
+        save()
+    return last
