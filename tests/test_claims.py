@@ -138,3 +138,12 @@ def test_summary_save_is_atomic(tmp_path, monkeypatch):
         Summary("other", "Other", "smoke").save(path)
     assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["s.summary.json"]
+
+
+def test_verdict_equivalent_cases():
+    from maelab.claims import verdict_equivalent
+
+    assert verdict_equivalent((-0.3, 0.4), 0.5)[0] == "reproduced"
+    assert verdict_equivalent((0.6, 1.2), 0.5)[0] == "not reproduced"
+    assert verdict_equivalent((-1.2, -0.5), 0.5)[0] == "not reproduced"
+    assert verdict_equivalent((-0.2, 0.7), 0.5)[0] == "inconclusive"

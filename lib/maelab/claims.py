@@ -156,6 +156,18 @@ def verdict_from_ci(
     return "inconclusive", f"{span} includes {threshold:g}"
 
 
+def verdict_equivalent(ci: tuple[float, float], margin: float, label: str = "95% CI") -> Decision:
+    """Equivalence (two one-sided tests): reproduced if the CI lies inside (-margin, margin), not reproduced if
+    it lies entirely outside that band, inconclusive if it straddles a band edge."""
+    lo, hi = ci
+    span = f"{label} [{lo:.4g}, {hi:.4g}]"
+    if -margin < lo and hi < margin:
+        return "reproduced", f"{span} inside the equivalence band ±{margin:g}"
+    if hi <= -margin or lo >= margin:
+        return "not reproduced", f"{span} entirely outside the equivalence band ±{margin:g}"
+    return "inconclusive", f"{span} crosses an edge of the equivalence band ±{margin:g}"
+
+
 def verdict_from_point(value: float, threshold: float = 0.0, direction: str = "greater") -> Decision:
     """A single estimate with no uncertainty (one seed): always inconclusive; the evidence says which way it points.
 
@@ -240,6 +252,12 @@ class Summary:
             for h in self.headlines.values()
         ]
         return pd.DataFrame(rows, columns=["quantity", "paper", "ours", "delta"]).set_index("quantity")
+
+    def claims_table(self) -> pd.DataFrame:
+        """Claims as a DataFrame indexed by id: verdict, ours, paper, CI, evidence."""
+        rows = [{"id": c.id, "verdict": c.verdict, "ours": c.ours, "paper": c.paper, "ci": c.ci, "evidence": c.evidence}
+                for c in self.claims.values()]
+        return pd.DataFrame(rows, columns=["id", "verdict", "ours", "paper", "ci", "evidence"]).set_index("id")
 
     def to_dict(self) -> dict:
         """The summary JSON object."""

@@ -36,6 +36,7 @@ class DataConfig:
     root: str = ""  # "" = DEFAULT_ROOTS[name]
     img_size: int = 28
     train_subset: int = 0  # 0 = the whole training split; else a class-stratified subset
+    test_subset: int = 0  # 0 = the whole test split (every reported accuracy); smoke evaluates on fewer
     repeat_to: int = 0  # repeat the (subset) images to this many per epoch (single-image pretraining)
     download: bool = False  # CIFAR-10 only, and only when asked
     num_workers: int = 8  # ImageNet folders only
@@ -136,8 +137,9 @@ def load_dataset(cfg: DataConfig, train: bool) -> ImageTensors | torch.utils.dat
         return imagenet_folder(root, train, cfg.img_size)
     ds = load_fashion_mnist(root, train) if cfg.name == "fashion_mnist" else load_cifar10(root, train, cfg.download)
     ds = ImageTensors(pad_to(ds.images, cfg.img_size), ds.labels)
-    if train and cfg.train_subset:
-        ds = stratified_subset(ds, cfg.train_subset)
+    subset = cfg.train_subset if train else cfg.test_subset
+    if subset:
+        ds = stratified_subset(ds, subset)
     if train and cfg.repeat_to:
         reps = -(-cfg.repeat_to // len(ds))
         ds = ImageTensors(ds.images.repeat(reps, 1, 1, 1)[: cfg.repeat_to], ds.labels.repeat(reps)[: cfg.repeat_to])

@@ -1,0 +1,27 @@
+"""What every notebook shows the same way: the plotting theme and the statement of scale."""
+
+import matplotlib.pyplot as plt
+import seaborn as sns
+
+from .config import Profile
+from .registry import len_of
+
+
+def setup() -> None:
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight"})
+
+
+def scale_note(p: Profile) -> str:
+    """One paragraph saying exactly what scale produced the numbers (printed at the top of each notebook)."""
+    e, d = p.encoder, p.decoder
+    images = int(p.pretrain.epochs * len_of(p.data))
+    ft_images = int(p.finetune.epochs * len_of(p.finetune_data))
+    return (
+        f"Profile `{p.name}` ({p.description}) Seeds: {list(p.seeds)}. Data: {p.data.name} at {p.data.img_size}px. "
+        f"Encoder ViT {e.embed_dim}-d x {e.depth} blocks, {e.num_heads} heads, patch {e.patch_size} "
+        f"({e.num_patches} tokens); decoder {d.dim}-d x {d.depth}. Pretraining: {p.pretrain.epochs:g} epochs "
+        f"(~{images:,} images, batch {p.pretrain.batch_size}, blr {p.pretrain.blr:g}). Finetuning: {p.finetune.epochs:g} "
+        f"epochs on {len_of(p.finetune_data):,} images (~{ft_images:,} seen). Linear probe on "
+        f"{len_of(p.probe_data):,} images. Test split: the full test set."
+    )

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Reproduce the three MAE papers: setup -> data -> runs (pretrain, finetune, probe) -> notebooks -> report.
+#
+#   ./reproduce.sh                                  # everything, profile "mini" (~3 h on 2 CPU cores)
+#   ./reproduce.sh --profile small --cluster slurm  # on a SLURM GPU cluster
+#   ./reproduce.sh --only notebooks,report          # re-execute notebooks from finished runs
+#   ./reproduce.sh --paper lcmae --dry-run          # what would be submitted for one paper
+#
+# Options: --profile NAME  --only STAGE[,STAGE]  --paper lcmae|hlvm|tlcl (repeatable)
+#          --cluster auto|slurm|local|debug  --dry-run  --data-root DIR  --results-dir DIR
+#          --set SECTION.KEY=VALUE (repeatable)  --keep-code
+# Environment: MAELAB_VENV (default .venv), MAELAB_TORCH ("torch==2.14.1 torchvision==0.29.1": the pair that
+# runs on the CPU machines this was built on; a cluster can set e.g. "torch torchvision" or its own wheels).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PROFILE=mini; ONLY=setup,data,runs,notebooks,report; CLUSTER=auto; DRY=(); PAPERS=(); PASS=(); DATA_ROOT=""
+RESULTS=results; KEEP=()
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --profile) PROFILE=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    --paper) PAPERS+=(--paper "$2"); shift 2 ;;
+    --cluster) CLUSTER=$2; shift 2 ;;
+    --dry-run) DRY=(--dry-run); shift ;;
+    --data-root) DATA_ROOT=$2; PASS+=(--data-root "$2"); shift 2 ;;
+    --results-dir) RESULTS=$2; shift 2 ;;
+    --set) PASS+=(--set "$2"); shift 2 ;;
+    --keep-code) KEEP=(--keep-code); shift ;;
+    -h|--help) usage 0 ;;
+    *) echo "unknown option $1" >&2; usage 2 ;;
+  esac
+done
+for s in ${ONLY//,/ }; do
+  case "$s" in setup|data|runs|notebooks|report) ;; *) echo "unknown stage '$s'; stages: setup,data,runs,notebooks,report" >&2; exit 2 ;; esac
+done
+has() { [[ ",$ONLY," == *",$1,"* ]]; }
+VENV=${MAELAB_VENV:-.venv}
+PY="$VENV/bin/python"
+
+if has setup; then
+  [ -x "$PY" ] || python3 -m venv "$VENV"
+  stamp="$VENV/.maelab-installed"
+  want="$(cat pyproject.toml | sha256sum | cut -c1-16) ${MAELAB_TORCH:-default}"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "== setup: installing into $VENV"
+    "$PY" -m pip install -q --upgrade pip
+    "$PY" -c "import torch, torchvision" 2>/dev/null || "$PY" -m pip install -q ${MAELAB_TORCH:-torch==2.14.1 torchvision==0.29.1}
+    "$PY" -m pip install -q -e ".[all]"
+    "$PY" -m ipykernel install --sys-prefix --name python3 >/dev/null
+    echo "$want" > "$stamp"
+  else
+    echo "== setup: $VENV is up to date"
+  fi
+fi
+[ -x "$PY" ] || { echo "no virtualenv at $VENV: run with --only setup first" >&2; exit 2; }
+
+if has data && [ -z "$DATA_ROOT" ]; then
+  dataset=$("$PY" -c "from maelab.config import load_profile; print(load_profile('$PROFILE').data.name)")
+  if [ "$dataset" = fashion_mnist ] && [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "== data: installing Debian package dataset-fashion-mnist"
+      apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; }
+    else
+      echo "Fashion-MNIST is missing. Run 'sudo apt-get install dataset-fashion-mnist', or pass --data-root DIR" \
+           "holding {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz" >&2; exit 2
+    fi
+  fi
+  echo "== data: $dataset ready"
+fi
+
+M=("$PY" -m maelab --profile "$PROFILE" --results-dir "$RESULTS" "${PAPERS[@]}" "${PASS[@]}")
+status=0
+if has runs; then
+  echo "== runs ($PROFILE, cluster=$CLUSTER)"
+  "${M[@]}" runs --cluster "$CLUSTER" "${DRY[@]}" || status=$?
+  [ $status -eq 2 ] && exit 2
+fi
+if [ ${#DRY[@]} -gt 0 ]; then exit $status; fi
+if has notebooks; then
+  echo "== notebooks ($PROFILE)"
+  "${M[@]}" notebooks || status=1
+fi
+if has report; then
+  echo "== report ($PROFILE)"
+  "${M[@]}" report "${KEEP[@]}" || status=1
+  echo "Report: $(cd "$RESULTS" && pwd)/$PROFILE/report/index.html"
+fi
+exit $status
