@@ -25,16 +25,15 @@ import seaborn as sns
 from IPython.display import Markdown, display
 
 from maelab import analysis, figures
-from maelab.claims import Claim, Summary, summary_path, verdict_from_ci
+from maelab.claims import Summary, summary_path, verdict_from_ci
 from maelab.config import load_profile
 from maelab.jobs import COLLAPSE_THRESHOLD
 from maelab.lcmae import TABLE1
 
 p = load_profile(profile, overrides)
 figures.setup()
-summary = Summary("lcmae_3_local_contrastive", "LC-MAE §3: MAE as local contrastive learning", p.name)
-scale = figures.scale_note(p)
-display(Markdown(f"**Scale.** {scale}"))
+summary = Summary("lcmae_3_local_contrastive", "LC-MAE §3: MAE as local contrastive learning", p.name, len(p.seeds), figures.scale_tag(p))
+display(Markdown(f"**Scale.** {figures.scale_note(p)}"))
 
 # %% [markdown]
 # ## §3.1-3.2: the reconstruction loss contains a patch-level contrastive term
@@ -63,15 +62,16 @@ identities = pd.DataFrame(rows).set_index("identity")
 display(identities)
 share = chk["eq2_cross_term"].mean() / (chk["eq2_cross_term"].mean() + chk["eq2_pred_error"].mean())
 print(f"Mean size of the two terms of eq 2 over doubly-removed patches: cross-view term "
-      f"{chk['eq2_cross_term'].mean():.3f}, prediction error {chk['eq2_pred_error'].mean():.3f}")
+      f"{chk['eq2_cross_term'].mean():.3f}, prediction error {chk['eq2_pred_error'].mean():.3f} "
+      f"(the cross-view term is {100 * share:.0f}% of their sum)")
 
 # %%
 worst = identities["max relative error"].max()
-summary.claim(Claim(
+summary.claim(
     "lcmae-eq2-eq4", "Eq 2 and eq 4 rewrite the MAE loss exactly (identities).",
     *(("reproduced", f"max relative error {worst:.1e} over {int(identities['tokens checked'].sum())} tokens (float32)")
       if worst < 1e-4 else ("not reproduced", f"max relative error {worst:.1e} exceeds float32 round-off")),
-    ours=float(worst), paper="identity", seeds=1, profile=p.name, scale_note="float32 decoder outputs of lcmae_t1_b"))
+    ours=float(worst), paper="identity", seeds=1, scale_note="float32 decoder outputs of lcmae_t1_b")
 
 # %% [markdown]
 # > The identity is algebra, so this check validates our implementation (targets, unshuffling, masks) more than
@@ -143,9 +143,8 @@ plt.show()
 collapsed = set(table1.index[table1["collapsed"]])
 verdict = ("reproduced" if collapsed == {"c"} else "not reproduced",
            f"collapsed settings: {sorted(collapsed) or 'none'} (final normalised std of v < {COLLAPSE_THRESHOLD})")
-summary.claim(Claim("lcmae-t1-collapse", "Cross-view loss alone (c) collapses; every setting with L_MAE or L_in does not.",
-                    *verdict, ours=", ".join(sorted(collapsed)) or "none", paper="c", seeds=len(p.seeds),
-                    profile=p.name, scale_note=scale))
+summary.claim("lcmae-t1-collapse", "Cross-view loss alone (c) collapses; every setting with L_MAE or L_in does not.",
+              *verdict, ours=", ".join(sorted(collapsed)) or "none", paper="c")
 
 # %% [markdown]
 # ### Pairwise claims
@@ -174,9 +173,9 @@ for cid, statement, s1, s2, threshold, paper_delta in comparisons:
         rows.append({"claim": statement, "metric": metric, "paper Δ": paper_delta if metric == "FT" else None,
                      "ours Δ": delta, "95% CI": f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"})
         if metric == "FT":
-            summary.claim(Claim(cid, statement + f" (FT, Δ = {s1} - {s2})",
+            summary.claim(cid, statement + f" (FT, Δ = {s1} - {s2})",
                                 *verdict_from_ci(ci, threshold, "greater", label="paired bootstrap 95% CI over test images"),
-                                ours=delta, paper=paper_delta, ci=ci, seeds=len(p.seeds), profile=p.name, scale_note=scale))
+                                ours=delta, paper=paper_delta, ci=ci)
 display(pd.DataFrame(rows).set_index(["claim", "metric"]).round(2))
 
 # %% [markdown]
@@ -191,10 +190,9 @@ for cid, metric, a, b in (("lcmae-t1-g-learns-ft", "FT", "lcmae_t1_g_ft", "scrat
                           ("lcmae-t1-g-learns-lp", "LP", "lcmae_t1_g_lp", "random_init_lp")):
     delta, ci = analysis.paired_accuracy_delta(results_dir, p, a, b)
     print(f"{metric}: (g) - random init = {delta:+.2f} points, 95% CI [{ci[0]:+.2f}, {ci[1]:+.2f}]")
-    summary.claim(Claim(cid, f"Setting (g), without reconstruction, beats random initialisation ({metric})",
+    summary.claim(cid, f"Setting (g), without reconstruction, beats random initialisation ({metric})",
                         *verdict_from_ci(ci, 0.0, "greater", label="paired bootstrap 95% CI over test images"),
-                        ours=delta, paper=82.5 - 78.6 if metric == "FT" else None, ci=ci, seeds=len(p.seeds),
-                        profile=p.name, scale_note=scale))
+                        ours=delta, paper=82.5 - 78.6 if metric == "FT" else None, ci=ci)
 
 # %% [markdown]
 # ## Summary

@@ -17,8 +17,8 @@ profile = "mini"
 results_dir = "../results"
 overrides = []
 mae_run = "mae_r0.75"  # the MAE whose decoder is analysed (Fig 2-4) and the Transformer row of Table 2
-reference_run = "dino_ref"  # the semantic reference encoder of eq 8 (DINO)
-n_images = 0  # test images for S_attn / S_sim; 0 = lcmae.analysis_images of the profile
+reference_run = ""  # the semantic reference of eq 8 (DINO), empty = lcmae.dino_reference of the profile
+n_images = 0  # test images for S_attn and S_sim, 0 = lcmae.analysis_images of the profile
 mask_seed = 0  # the one random mask shared by all images
 margin = 1.0  # accuracy points: a local decoder "matches" the transformer if the CI of the difference lies above -margin
 
@@ -30,15 +30,15 @@ import seaborn as sns
 from IPython.display import Markdown, display
 
 from maelab import analysis, figures
-from maelab.claims import Claim, Summary, bootstrap_ci, summary_path, verdict_from_ci
+from maelab.claims import Summary, bootstrap_ci, summary_path, verdict_from_ci
 from maelab.config import load_profile
 
 p = load_profile(profile, overrides)
 figures.setup()
-summary = Summary("lcmae_4_1_decoder", "LC-MAE §4.1: what the decoder does", p.name)
-scale = figures.scale_note(p)
+summary = Summary("lcmae_4_1_decoder", "LC-MAE §4.1: what the decoder does", p.name, len(p.seeds), figures.scale_tag(p))
 n_images = n_images or p.lcmae.analysis_images
-display(Markdown(f"**Scale.** {scale}\n\n**Decoder analysed:** `{mae_run}`, {p.decoder.depth} transformer blocks "
+reference_run = reference_run or p.lcmae.dino_reference
+display(Markdown(f"**Scale.** {figures.scale_note(p)}\n\n**Decoder analysed:** `{mae_run}`, {p.decoder.depth} transformer blocks "
                  f"(the paper's figures use 8); {n_images} test images, one shared mask at ratio {p.masking.mask_ratio}."))
 
 # %% [markdown]
@@ -50,8 +50,12 @@ display(Markdown(f"**Scale.** {scale}\n\n**Decoder analysed:** `{mae_run}`, {p.d
 # accuracy beside the MAE encoder's and a random encoder's.
 
 # %%
-probes = analysis.results_table(results_dir, p, [f"{reference_run}_lp", f"{mae_run}_lp", "random_init_lp"])
-display(probes[["accuracy", "correct", "total"]].rename(columns={"accuracy": "linear probe accuracy (%)"}).round(2))
+trained_reference = not reference_run.startswith("timm:")
+if trained_reference:
+    probes = analysis.results_table(results_dir, p, [f"{reference_run}_lp", f"{mae_run}_lp", "random_init_lp"])
+    display(probes[["accuracy", "correct", "total"]].rename(columns={"accuracy": "linear probe accuracy (%)"}).round(2))
+else:
+    display(Markdown(f"Reference: released weights `{reference_run}` (DINO reports 78.2% linear probe on IN-1K for ViT-B/16)."))
 
 # %%
 sem = analysis.decoder_semantics(results_dir, p, mae_run, reference_run, n_images, mask_seed)
@@ -86,19 +90,19 @@ plt.show()
 s_attn_img, s_sim_img = sem["s_attn_images"], sem["s_sim_images"]
 first_vs_rest = s_attn_img[0] - s_attn_img[1:].max(0)
 ci = bootstrap_ci(first_vs_rest)
-summary.claim(Claim("lcmae-fig2-first-layer-positional", "S_attn is highest at the first decoder layer (Fig 2)",
+summary.claim("lcmae-fig2-first-layer-positional", "S_attn is highest at the first decoder layer (Fig 2)",
                     *verdict_from_ci(ci, 0.0, "greater", label="bootstrap 95% CI over images of S_attn[1] - max later layer"),
-                    ours=float(s_attn_img[0].mean()), paper=0.9, ci=ci, seeds=len(p.seeds), profile=p.name, scale_note=scale))
+                    ours=float(s_attn_img[0].mean()), paper=0.9, ci=ci)
 shallow_vs_deep = s_attn_img[:2].mean(0) - s_attn_img[2:].mean(0) if len(layers) > 2 else s_attn_img[0] - s_attn_img[1]
 ci = bootstrap_ci(shallow_vs_deep)
-summary.claim(Claim("lcmae-fig2-shallow-higher", "The first two decoder layers have higher S_attn than the later ones (Fig 2)",
+summary.claim("lcmae-fig2-shallow-higher", "The first two decoder layers have higher S_attn than the later ones (Fig 2)",
                     *verdict_from_ci(ci, 0.0, "greater", label="bootstrap 95% CI over images"),
-                    ours=float(shallow_vs_deep.mean()), paper="higher", ci=ci, seeds=len(p.seeds), profile=p.name, scale_note=scale))
+                    ours=float(shallow_vs_deep.mean()), paper="higher", ci=ci)
 deep_vs_shallow = s_sim_img[-1] - s_sim_img[0]
 ci = bootstrap_ci(deep_vs_shallow)
-summary.claim(Claim("lcmae-fig3-deeper-semantic", "S_sim is higher in the last decoder layer than in the first (Fig 3)",
+summary.claim("lcmae-fig3-deeper-semantic", "S_sim is higher in the last decoder layer than in the first (Fig 3)",
                     *verdict_from_ci(ci, 0.0, "greater", label="bootstrap 95% CI over images of S_sim[last] - S_sim[1]"),
-                    ours=float(deep_vs_shallow.mean()), paper="higher", ci=ci, seeds=len(p.seeds), profile=p.name, scale_note=scale))
+                    ours=float(deep_vs_shallow.mean()), paper="higher", ci=ci)
 
 # %% [markdown]
 # ## Fig 4 / B.1: attention of removed tokens, layer by layer
@@ -147,9 +151,9 @@ local = sem["uniform_distance"] - sem["decoder_distance_images"].mean(0)
 ci = bootstrap_ci(local)
 print(f"uniform-attention distance {float(sem['uniform_distance']):.2f} px; decoder (mean over layers) "
       f"{sem['decoder_distance_images'].mean():.2f} px")
-summary.claim(Claim("lcmae-4.1-local", "Removed tokens attend to nearby tokens: decoder attention distance is below that of uniform attention",
+summary.claim("lcmae-4.1-local", "Removed tokens attend to nearby tokens: decoder attention distance is below that of uniform attention",
                     *verdict_from_ci(ci, 0.0, "greater", label="bootstrap 95% CI over images"),
-                    ours=float(local.mean()), paper="qualitative (Fig 4)", ci=ci, seeds=len(p.seeds), profile=p.name, scale_note=scale))
+                    ours=float(local.mean()), paper="qualitative (Fig 4)", ci=ci)
 
 # %% [markdown]
 # ## Table 2: decoders with a limited receptive field
@@ -169,16 +173,16 @@ table2 = pd.DataFrame({"paper FT (%)": paper_t2, "ours FT (%)": {k: ft.loc[v, "a
 display(table2.round(2))
 for kind in ("weighted_average", "conv"):
     delta, ci = analysis.paired_accuracy_delta(results_dir, p, runs_t2[kind], runs_t2["transformer"])
-    summary.claim(Claim(f"lcmae-t2-{kind}", f"A {kind.replace('_', ' ')} decoder finetunes about as well as the transformer decoder "
+    summary.claim(f"lcmae-t2-{kind}", f"A {kind.replace('_', ' ')} decoder finetunes about as well as the transformer decoder "
                         f"(within {margin} points)",
                         *verdict_from_ci(ci, -margin, "greater", label="paired bootstrap 95% CI over test images"),
-                        ours=delta, paper=paper_t2[kind] - paper_t2["transformer"], ci=ci, seeds=len(p.seeds), profile=p.name,
-                        scale_note=scale))
+                        ours=delta, paper=paper_t2[kind] - paper_t2["transformer"], ci=ci)
     summary.headline(f"Table 2 {kind} FT", ft.loc[runs_t2[kind], "accuracy"], paper_t2[kind], unit="%")
 summary.headline("Table 2 transformer FT", ft.loc[runs_t2["transformer"], "accuracy"], paper_t2["transformer"], unit="%")
 summary.headline("S_attn, decoder layer 1", float(s_attn_img[0].mean()), 0.9)
-summary.headline(f"{reference_run} linear probe", float(probes.loc[f"{reference_run}_lp", "accuracy"]), None, unit="%",
-                 note="our DINO-objective reference, trained offline on the same data")
+if trained_reference:
+    summary.headline(f"{reference_run} linear probe", float(probes.loc[f"{reference_run}_lp", "accuracy"]), None, unit="%",
+                     note="our DINO-objective reference, trained offline on the same data")
 
 # %% [markdown]
 # ## Summary

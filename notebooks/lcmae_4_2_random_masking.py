@@ -16,10 +16,11 @@
 profile = "mini"
 results_dir = "../results"
 overrides = []
-mae_run = "mae_r0.75"
-dino_run = "dino_ref"
-supervised_run = "scratch_ft"  # random init + our finetuning recipe: a DeiT-style supervised ViT on the same data
-n_images = 0  # test images for attention distances; 0 = lcmae.analysis_images of the profile
+mae_run = "mae_r0.75"  # our MAE at the default ratio (Tables 3, A.1)
+fig5_mae = ""  # Fig 5 encoders, empty = lcmae.mae_reference, dino_reference, supervised_reference of the profile
+fig5_dino = ""
+fig5_supervised = ""
+n_images = 0  # test images for attention distances, 0 = lcmae.analysis_images of the profile
 margin = 1.0  # accuracy points for "about equal" claims (two one-sided tests)
 
 # %%
@@ -31,24 +32,26 @@ from IPython.display import Markdown, display
 from scipy.stats import spearmanr
 
 from maelab import analysis, figures
-from maelab.claims import Claim, Summary, bootstrap_ci, summary_path, verdict_equivalent, verdict_from_ci, verdict_spearman
+from maelab.claims import Summary, bootstrap_ci, summary_path, verdict_equivalent, verdict_from_ci, verdict_spearman
 from maelab.config import load_profile
 from maelab.registry import ratio_name
 
 p = load_profile(profile, overrides)
 figures.setup()
-summary = Summary("lcmae_4_2_random_masking", "LC-MAE §4.2: random masking", p.name)
-scale = figures.scale_note(p)
+summary = Summary("lcmae_4_2_random_masking", "LC-MAE §4.2: random masking", p.name, len(p.seeds), figures.scale_tag(p))
 n_images = n_images or p.lcmae.analysis_images
+fig5_mae = fig5_mae or p.lcmae.mae_reference
+fig5_dino = fig5_dino or p.lcmae.dino_reference
+fig5_supervised = fig5_supervised or p.lcmae.supervised_reference
 ratios = sorted(p.lcmae.mask_ratios)
 blocks = list(p.lcmae.ae_blocks)
 ps = p.encoder.patch_size
-display(Markdown(f"**Scale.** {scale}\n\nAttention distances on {n_images} test images, unmasked, in pixels "
+display(Markdown(f"**Scale.** {figures.scale_note(p)}\n\nAttention distances on {n_images} test images, unmasked, in pixels "
                  f"(image side {p.encoder.img_size} px; the paper's 224 px)."))
 
 # %%
 ae_runs = [f"ae_b{b}" for b in blocks]
-encoders = [mae_run, dino_run, supervised_run] + [ratio_name(r) for r in ratios if ratio_name(r) != mae_run] + ae_runs
+encoders = list(dict.fromkeys([fig5_mae, fig5_dino, fig5_supervised, mae_run] + [ratio_name(r) for r in ratios] + ae_runs))
 dist = analysis.attention_distances(results_dir, p, encoders, n_images)  # name -> [images, layers, heads]
 per_image = {name: d.mean(axis=(1, 2)) for name, d in dist.items()}  # mean over layers and heads, per image
 
@@ -57,12 +60,14 @@ per_image = {name: d.mean(axis=(1, 2)) for name, d in dist.items()}  # mean over
 #
 # Attention distance (Dosovitskiy et al.): for each query token, the attention-weighted mean pixel distance to
 # the key tokens (cls dropped, rows renormalised), averaged over queries, images and, in the plot, heads.
-# The paper compares MAE, DINO and DeiT ViT-B/16 from their released weights; offline, all three are ours,
-# trained on the same images with the same encoder: MAE (`mae_r0.75`), the DINO objective (`dino_ref`) and
-# supervised training from random init (`scratch_ft`).
+# The paper compares MAE, DINO and DeiT ViT-B/16 from their released weights (our `paper` profile loads
+# them from timm). Offline all three are ours, trained on the same images with the same encoder: MAE
+# (`mae_r0.75`), the DINO objective (`dino_ref`) and supervised training from random init (`scratch_ft`,
+# our finetuning recipe, DeiT-style).
 
 # %%
-labels = {mae_run: "MAE", dino_run: "DINO", supervised_run: "supervised"}
+labels = {fig5_mae: "MAE", fig5_dino: "DINO", fig5_supervised: "supervised"}
+display(Markdown("Fig 5 encoders: " + ", ".join(f"{v} = `{k}`" for k, v in labels.items())))
 fig5 = pd.concat([pd.DataFrame(dist[r].mean(0)).reset_index(names="layer").melt(id_vars="layer", var_name="head", value_name="distance")
                   .assign(model=labels[r]) for r in labels])
 fig5["layer"] += 1
@@ -70,13 +75,13 @@ ax = sns.lineplot(data=fig5, x="layer", y="distance", hue="model", marker="o", e
 sns.scatterplot(data=fig5, x="layer", y="distance", hue="model", alpha=0.35, legend=False, ax=ax, s=15)
 ax.set(title="Fig 5: attention distance per encoder layer (dots: heads)", ylabel="mean attention distance (px)")
 plt.show()
-for other in (dino_run, supervised_run):
-    diff = per_image[other] - per_image[mae_run]
+for other in (fig5_dino, fig5_supervised):
+    diff = per_image[other] - per_image[fig5_mae]
     ci = bootstrap_ci(diff)
-    summary.claim(Claim(f"lcmae-fig5-mae-below-{labels[other].lower()}",
+    summary.claim(f"lcmae-fig5-mae-below-{labels[other].lower()}",
                         f"MAE's encoder attention distance is smaller than {labels[other]}'s (Fig 5)",
                         *verdict_from_ci(ci, 0.0, "greater", label=f"bootstrap 95% CI over images of {labels[other]} - MAE (px)"),
-                        ours=float(diff.mean()), paper="smaller", ci=ci, seeds=len(p.seeds), profile=p.name, scale_note=scale))
+                        ours=float(diff.mean()), paper="smaller", ci=ci)
 
 # %% [markdown]
 # ## Fig 6: the mask ratio controls the receptive field
@@ -96,10 +101,9 @@ rho = pd.DataFrame({"Spearman rho (ratio vs distance)": [spearmanr(ratios, by_ra
                    index=by_ratio.index)
 display(rho.round(2).T)
 mean_by_ratio = by_ratio.mean(0)
-summary.claim(Claim("lcmae-fig6-correlation", "Attention distance increases with the mask ratio (Fig 6, mean over layers)",
+summary.claim("lcmae-fig6-correlation", "Attention distance increases with the mask ratio (Fig 6, mean over layers)",
                     *verdict_spearman(ratios, mean_by_ratio.values, expected_sign=1),
-                    ours=float(spearmanr(ratios, mean_by_ratio.values).statistic), paper="strong positive",
-                    seeds=len(p.seeds), profile=p.name, scale_note=scale))
+                    ours=float(spearmanr(ratios, mean_by_ratio.values).statistic), paper="strong positive")
 half = p.encoder.depth // 2
 print(f"range of distance over ratios: deeper half {np.ptp(by_ratio.iloc[half:].mean(0)):.2f} px, "
       f"shallower half {np.ptp(by_ratio.iloc[:half].mean(0)):.2f} px")
@@ -146,7 +150,7 @@ for cid, statement, a, b, kind, paper_delta in checks:
     delta, ci = analysis.paired_accuracy_delta(results_dir, p, a, b)
     label = "paired bootstrap 95% CI over test images"
     decision = verdict_equivalent(ci, margin, label) if kind == "equivalent" else verdict_from_ci(ci, 0.0, "greater", label)
-    summary.claim(Claim(cid, statement, *decision, ours=delta, paper=paper_delta, ci=ci, seeds=len(p.seeds), profile=p.name, scale_note=scale))
+    summary.claim(cid, statement, *decision, ours=delta, paper=paper_delta, ci=ci)
     print(f"{statement}: Δ = {delta:+.2f} points [{ci[0]:+.2f}, {ci[1]:+.2f}]  (paper {paper_delta:+.1f})")
 
 # %%
@@ -158,9 +162,9 @@ ax.set(title="Fig A.1: attention distance of MAE and the autoencoders", ylabel="
 plt.show()
 diff = per_image[largest] - per_image[smallest]
 ci = bootstrap_ci(diff)
-summary.claim(Claim("lcmae-figA1-blocks-widen", "Larger prediction blocks give larger attention distance: AE(largest) > AE(p) (Fig A.1)",
+summary.claim("lcmae-figA1-blocks-widen", "Larger prediction blocks give larger attention distance: AE(largest) > AE(p) (Fig A.1)",
                     *verdict_from_ci(ci, 0.0, "greater", label="bootstrap 95% CI over images (px)"),
-                    ours=float(diff.mean()), paper="larger", ci=ci, seeds=len(p.seeds), profile=p.name, scale_note=scale))
+                    ours=float(diff.mean()), paper="larger", ci=ci)
 
 # %% [markdown]
 # ## Table A.1: MAE pretrained on a single image
@@ -175,16 +179,16 @@ tablea1 = pd.DataFrame({"paper FT (%)": [81.8, 82.9, 78.6], "ours FT (%)": res_a
                        index=["1 image", "full training set", "Random Init"])
 display(tablea1.round(2))
 delta, ci = analysis.paired_accuracy_delta(results_dir, p, "mae_single_image_ft", "scratch_ft")
-summary.claim(Claim("lcmae-ta1-single-image", "MAE pretrained on a single image finetunes better than random init (Table A.1)",
+summary.claim("lcmae-ta1-single-image", "MAE pretrained on a single image finetunes better than random init (Table A.1)",
                     *verdict_from_ci(ci, 0.0, "greater", label="paired bootstrap 95% CI over test images"),
-                    ours=delta, paper=81.8 - 78.6, ci=ci, seeds=len(p.seeds), profile=p.name, scale_note=scale))
+                    ours=delta, paper=81.8 - 78.6, ci=ci)
 
 # %% [markdown]
 # ## Summary
 
 # %%
-summary.headline("MAE attention distance (mean of layers)", float(per_image[mae_run].mean()), None, unit="px")
-summary.headline("DINO attention distance (mean of layers)", float(per_image[dino_run].mean()), None, unit="px")
+summary.headline("MAE attention distance (mean of layers)", float(per_image[fig5_mae].mean()), None, unit="px")
+summary.headline("DINO attention distance (mean of layers)", float(per_image[fig5_dino].mean()), None, unit="px")
 for k in ("MAE", f"AE({blocks[0]})", f"AE({blocks[-1]})"):
     summary.headline(f"Table 3 {k} FT", float(table3.loc[k, "ours FT (%)"]), table3.loc[k, "paper FT (%)"], unit="%")
 summary.headline("Table A.1 single image FT", float(res_a1.loc["mae_single_image_ft", "accuracy"]), 81.8, unit="%")

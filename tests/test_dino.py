@@ -257,7 +257,6 @@ def test_student_fits_a_fixed_teacher() -> None:
 def test_tiny_model_trains_30_steps_and_centring_spreads_the_teacher() -> None:
     """Full DINO steps on 4 synthetic pattern classes: finite, the teacher follows the student, and centring lifts the
     teacher out of the near one-hot output of initialisation (§5.3: centring prevents one-dimension collapse)."""
-    torch.set_num_threads(1)
     model, steps = _tiny(), 30
     teacher0 = [p.clone() for p in model.teacher.parameters()]
     opt = torch.optim.AdamW([p for p in model.student.parameters() if p.requires_grad], lr=1e-3, weight_decay=0.04)

@@ -249,3 +249,16 @@ def test_svd_component_distance_matches_materialised_numpy() -> None:
             assert got[idx][i].item() == pytest.approx(np.sum((a - b) ** 2) / np.sum(a**2), rel=1e-8, abs=1e-10)
     with pytest.raises(ValueError):
         svd_component_distance(x0, x0_hat, k=7)
+
+
+def test_per_image_values_average_to_eq7_and_eq8():
+    from maelab.metrics import s_attn_per_image, s_sim_per_image
+
+    torch.manual_seed(0)
+    maps = torch.rand(5, 3, 2, 7)
+    per = s_attn_per_image(maps)
+    flat = torch.nn.functional.normalize(maps.flatten(1), dim=1)
+    brute = torch.tensor([sum(float(flat[i] @ flat[j]) for j in range(5) if j != i) / 4 for i in range(5)])
+    assert torch.allclose(per, brute, atol=1e-6) and abs(per.mean().item() - s_attn(maps)) < 1e-6
+    w1, w2 = torch.rand(4, 6, 6), torch.rand(4, 6, 6)
+    assert abs(s_sim_per_image(w1, w2).mean().item() - s_sim(w1, w2)) < 1e-6

@@ -1,6 +1,5 @@
 import math
 
-import torch
 
 from maelab.mae import MaskedAutoencoder
 from maelab.optim import OptimConfig, layer_id, lr_at, param_groups

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn as nn
 
 from .claims import bootstrap_ci
 from .config import Profile
@@ -21,9 +22,9 @@ from .jobs import Run, build_pretrain_model, read_result, run_dir
 from .lcmae import LCMAE, eq2_sides, eq4_sides
 from .mae import MaskedAutoencoder
 from .masking import unit_grid
-from .metrics import attention_distance, patch_center_distances, similarity_weights
+from .metrics import attention_distance, patch_center_distances, s_attn_per_image, s_sim_per_image, similarity_weights
 from .registry import all_runs
-from .vit import ViTEncoder, attention_modules, capture_attention
+from .vit import ViTConfig, ViTEncoder, attention_modules, capture_attention
 
 
 def cached(path: Path, compute: Callable[[], dict[str, np.ndarray]], **key) -> dict[str, np.ndarray]:
@@ -67,8 +68,32 @@ def load_mae(results_dir: Path, p: Profile, name: str) -> MaskedAutoencoder:
     return (model.mae if isinstance(model, LCMAE) else model).eval()
 
 
-def load_encoder(results_dir: Path, p: Profile, name: str) -> ViTEncoder:
-    """The encoder any finished run left in encoder.pt (MAE, DINO teacher, finetuned ViT), in eval mode."""
+class TimmEncoder(nn.Module):
+    """A timm ViT with released weights, seen through ViTEncoder's interface (forward -> (normed tokens, None))."""
+
+    def __init__(self, model_name: str):
+        super().__init__()
+        import timm
+
+        try:
+            self.model = timm.create_model(model_name, pretrained=True)
+        except Exception as e:  # no hub access: say how to make the weights reachable
+            raise RuntimeError(f"could not load timm weights {model_name!r} ({e}); pre-download them into the Hugging Face "
+                               f"cache on a machine with internet, or use a trained reference run instead") from e
+        pe = self.model.patch_embed
+        self.num_prefix_tokens = self.model.num_prefix_tokens
+        self.cfg = ViTConfig(img_size=pe.img_size[0], patch_size=pe.patch_size[0], embed_dim=self.model.embed_dim,
+                             depth=len(self.model.blocks), num_heads=self.model.blocks[0].attn.num_heads)
+
+    def forward(self, imgs: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.model.forward_features(imgs), None
+
+
+def load_encoder(results_dir: Path, p: Profile, name: str) -> ViTEncoder | TimmEncoder:
+    """The encoder any finished run left in encoder.pt (MAE, DINO teacher, finetuned ViT), in eval mode;
+    "timm:<model>" loads released weights instead."""
+    if name.startswith("timm:"):
+        return TimmEncoder(name.removeprefix("timm:")).eval()
     d = _require_done(results_dir, p, name)
     enc = ViTEncoder(p.encoder)
     enc.load_state_dict(torch.load(d / "encoder.pt", map_location="cpu"))
@@ -97,15 +122,17 @@ def metrics_log(results_dir: Path, p: Profile, name: str) -> pd.DataFrame:
 
 
 @torch.no_grad()
-def encoder_attention_distance(encoder: ViTEncoder, imgs: torch.Tensor, batch_size: int = 250) -> np.ndarray:
+def encoder_attention_distance(encoder: ViTEncoder | TimmEncoder, imgs: torch.Tensor, batch_size: int = 250) -> np.ndarray:
     """Mean attention distance per image, layer and head [I, layers, heads], in pixels, unmasked (ViT paper)."""
     modules = attention_modules(encoder)
+    prefix = encoder.num_prefix_tokens
     grid, patch = encoder.cfg.grid_size, encoder.cfg.patch_size
     out = []
     for x in imgs.split(batch_size):
         with capture_attention(modules) as maps:
             encoder(x)
-        out.append(torch.stack([torch.stack([attention_distance(a[i : i + 1], grid, patch) for a in maps]) for i in range(len(x))]))
+        out.append(torch.stack([torch.stack([attention_distance(a[i : i + 1], grid, patch, prefix) for a in maps])
+                                for i in range(len(x))]))
     return torch.cat(out).numpy()
 
 
@@ -166,14 +193,11 @@ def decoder_semantics(results_dir: Path, p: Profile, mae_run: str, ref_run: str,
         layers = decoder_layers(mae, imgs, mask_seed)
         removed = layers["mask"].bool().nonzero().squeeze(1)
         attn = layers["attn"][:, :, :, 1 + removed]  # queries = removed tokens: [I, layers, H, k, N]
-        flat = torch.nn.functional.normalize(attn.transpose(0, 1).flatten(2), dim=-1)  # [layers, I, k*H*N]
-        gram = flat @ flat.transpose(1, 2)
-        s_attn_images = (gram.sum(-1) - gram.diagonal(dim1=1, dim2=2)) / (len(imgs) - 1)  # eq 7 = mean over images
+        s_attn_images = torch.stack([s_attn_per_image(attn[:, l]) for l in range(attn.shape[1])])  # [layers, I]
         with torch.no_grad():
             w_ref = similarity_weights(ref(imgs)[0][:, 1:])
         n_layers = attn.shape[1]
-        s_sim_images = torch.stack([torch.nn.functional.cosine_similarity(  # eq 8 = mean over images
-            w_ref.flatten(1), similarity_weights(layers["features"][:, l]).flatten(1), dim=1) for l in range(n_layers)])
+        s_sim_images = torch.stack([s_sim_per_image(w_ref, similarity_weights(layers["features"][:, l])) for l in range(n_layers)])
         c = mae.cfg.encoder
         dist = patch_center_distances(c.grid_size, c.patch_size)[removed]  # [k, L]
         patch_attn = attn[..., 1:] / attn[..., 1:].sum(-1, keepdim=True)  # drop cls key, renormalise

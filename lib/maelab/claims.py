@@ -223,8 +223,9 @@ def save_json(path: str | os.PathLike, obj: object) -> Path:
 class Summary:
     """A notebook's headline numbers and claims; re-recording a quantity or claim id replaces it."""
 
-    def __init__(self, notebook: str, title: str, profile: str) -> None:
+    def __init__(self, notebook: str, title: str, profile: str, seeds: int = 1, scale_note: str = "") -> None:
         self.notebook, self.title, self.profile = notebook, title, profile
+        self.seeds, self.scale_note = seeds, scale_note  # defaults of every claim built by .claim(...)
         self.headlines: dict[str, Headline] = {}
         self.claims: dict[str, Claim] = {}
 
@@ -234,9 +235,9 @@ class Summary:
         return self.headlines[quantity]
 
     def claim(self, claim: Claim | str, *args, **fields) -> Claim:
-        """Record a Claim, or build one from Claim's arguments (profile defaults to the summary's)."""
+        """Record a Claim, or build one from Claim's arguments (profile, seeds, scale_note default to the summary's)."""
         if not isinstance(claim, Claim):
-            claim = Claim(claim, *args, **{"profile": self.profile, **fields})
+            claim = Claim(claim, *args, **{"profile": self.profile, "seeds": self.seeds, "scale_note": self.scale_note, **fields})
         self.claims[claim.id] = claim
         return claim
 

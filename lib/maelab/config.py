@@ -80,6 +80,10 @@ class LCMAEExperiments:
     ae_blocks: tuple[int, ...] = (16, 48, 80, 112)  # Table 3 block sizes in pixels
     single_image_epoch_fraction: float = 0.05  # Table A.1: 5 epochs of one image vs 100 of the dataset
     analysis_images: int = 1000  # validation images for S_attn / S_sim / attention distance
+    # Fig 3 / Fig 5 reference encoders: a run name, or "timm:<model>" for released weights (paper scale)
+    dino_reference: str = "timm:vit_base_patch16_224.dino"
+    supervised_reference: str = "timm:deit_base_patch16_224"
+    mae_reference: str = "timm:vit_base_patch16_224.mae"
 
 
 @dataclass(frozen=True)

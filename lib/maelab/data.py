@@ -93,19 +93,23 @@ def load_cifar10(root: Path, train: bool, download: bool) -> ImageTensors:
     return ImageTensors(torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets))
 
 
-def imagenet_folder(root: Path, train: bool, img_size: int) -> torch.utils.data.Dataset:
-    """ImageFolder yielding uint8 [3, S, S]: train RandomResizedCrop(0.2, 1) bicubic (MAE), val resize + centre crop."""
+def imagenet_folder(root: Path, train: bool, img_size: int, crop: bool = True) -> torch.utils.data.Dataset:
+    """ImageFolder yielding uint8 [3, S, S]: train RandomResizedCrop(0.2, 1) bicubic (MAE), val resize + centre crop.
+
+    crop=False: every split resized + centre-cropped (for objectives that crop themselves, e.g. DINO's multi-crop).
+    """
     from torchvision import datasets
     from torchvision.transforms import v2
 
     split = root / ("train" if train else "val")
     if not split.is_dir():
         raise DatasetNotFound(f"ImageNet split not found: tried {split}. Fix: pass --data-root DIR with train/ and val/ class folders")
-    if train:
-        crop = v2.RandomResizedCrop(img_size, scale=(0.2, 1.0), interpolation=v2.InterpolationMode.BICUBIC)
+    if train and crop:
+        resize = v2.RandomResizedCrop(img_size, scale=(0.2, 1.0), interpolation=v2.InterpolationMode.BICUBIC)
     else:
-        crop = v2.Compose([v2.Resize(int(img_size / 0.875), interpolation=v2.InterpolationMode.BICUBIC), v2.CenterCrop(img_size)])
-    return datasets.ImageFolder(str(split), transform=v2.Compose([v2.PILToTensor(), crop]))
+        side = int(img_size / 0.875) if not train else img_size
+        resize = v2.Compose([v2.Resize(side, interpolation=v2.InterpolationMode.BICUBIC), v2.CenterCrop(img_size)])
+    return datasets.ImageFolder(str(split), transform=v2.Compose([v2.PILToTensor(), resize]))
 
 
 def stratified_subset(ds: ImageTensors, n: int, seed: int = 0) -> ImageTensors:
@@ -131,10 +135,11 @@ def pad_to(images: torch.Tensor, size: int) -> torch.Tensor:
     return F.pad(images, (left, size - w - left, top, size - h - top))
 
 
-def load_dataset(cfg: DataConfig, train: bool) -> ImageTensors | torch.utils.data.Dataset:
+def load_dataset(cfg: DataConfig, train: bool, crop: bool = True) -> ImageTensors | torch.utils.data.Dataset:
+    """The split as uint8 images; crop=False keeps image folders uncropped for self-cropping objectives."""
     root = Path(cfg.root or DEFAULT_ROOTS[cfg.name])
     if cfg.name == "imagenet":
-        return imagenet_folder(root, train, cfg.img_size)
+        return imagenet_folder(root, train, cfg.img_size, crop)
     ds = load_fashion_mnist(root, train) if cfg.name == "fashion_mnist" else load_cifar10(root, train, cfg.download)
     ds = ImageTensors(pad_to(ds.images, cfg.img_size), ds.labels)
     subset = cfg.train_subset if train else cfg.test_subset

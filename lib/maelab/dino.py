@@ -8,7 +8,7 @@ Recipe of the paper (§3.1, §3.2 "Implementation details", §5, appendix) and f
 Schedules take progress = step / total_steps in [0, 1]; epoch-based settings are given as fractions of
 DINO's 100-epoch schedule (set e.g. warmup_teacher_temp_frac = 30 / epochs for another length).
 Per step: forward, backward, cancel_last_layer_grad, optimizer step, update_teacher; train.py's
-before/after_optimizer_step hooks do the middle two and track progress, so forward may omit it.
+before/after_optimizer_step hooks call those two and track progress, so forward may omit it.
 Augmentation runs batched on tensors with per-image random parameters; crops are bilinear (DINO: bicubic).
 """
 

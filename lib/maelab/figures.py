@@ -23,5 +23,12 @@ def scale_note(p: Profile) -> str:
         f"({e.num_patches} tokens); decoder {d.dim}-d x {d.depth}. Pretraining: {p.pretrain.epochs:g} epochs "
         f"(~{images:,} images, batch {p.pretrain.batch_size}, blr {p.pretrain.blr:g}). Finetuning: {p.finetune.epochs:g} "
         f"epochs on {len_of(p.finetune_data):,} images (~{ft_images:,} seen). Linear probe on "
-        f"{len_of(p.probe_data):,} images. Test split: the full test set."
+        f"{len_of(p.probe_data):,} images. Accuracies on {f'{p.data.test_subset:,} test images' if p.data.test_subset else 'the full test set'}."
     )
+
+
+def scale_tag(p: Profile) -> str:
+    """The scale in a few words, for each claim in the ledger."""
+    e = p.encoder
+    return (f"{p.name}: {p.data.name} {p.data.img_size}px, ViT {e.embed_dim}x{e.depth} p{e.patch_size}, "
+            f"{p.pretrain.epochs:g} ep pretrain, {len(p.seeds)} seed(s)")

@@ -7,7 +7,6 @@ directory whose hash differs. `JobRunner` is the one callable every submitit job
 or preemption submitit calls its `checkpoint()`, which requeues it to resume from last.pt.
 """
 
-import dataclasses
 import json
 import os
 import time
@@ -21,7 +20,6 @@ from .checkpoint import atomic_save
 from .claims import save_json
 from .config import RuntimeConfig, config_hash, identity
 from .data import NUM_CLASSES, DataConfig, load_dataset, mae_augment, normalize, random_hflip
-from .decoders import DecoderConfig
 from .dino import DINO, DINOConfig
 from .distributed import DistEnv, init_distributed
 from .finetune import FinetuneConfig, FinetuneObjective, ViTClassifier, predict
@@ -173,8 +171,9 @@ def _dino(run: Run, d: Path, env: DistEnv, rt: RuntimeConfig, results_dir: Path,
     torch.manual_seed(spec.seed)
     model = DINO(spec.encoder, spec.dino, spec.data.name)
     groups = param_groups(model.student, spec.optim.weight_decay)
-    last = train(model, lambda net, x, y, gen: net(x, gen), load_dataset(spec.data, train=True), spec.optim, d, env,
-                 spec.seed, groups=groups, log_every=rt.log_every, save_every_s=rt.save_every_s, desc=run.name)
+    data = load_dataset(spec.data, train=True, crop=False)  # DINO's multi-crop does the cropping
+    last = train(model, lambda net, x, y, gen: net(x, gen), data, spec.optim, d, env, spec.seed, groups=groups,
+                 log_every=rt.log_every, save_every_s=rt.save_every_s, num_workers=spec.data.num_workers, desc=run.name)
     if env.is_main:
         atomic_save(model.encoder.state_dict(), d / "encoder.pt")
     return {"final": last}
@@ -241,7 +240,7 @@ def execute(run: Run, results_dir: Path, profile: str, rt: RuntimeConfig) -> dic
     if env.is_main and state == "new":
         d.mkdir(parents=True, exist_ok=True)
         save_json(d / "config.json", {"name": run.name, "kind": run.kind, "hash": run.hash, "spec": identity(run.spec),
-                                      "data_root": getattr(run.spec, "data").root})
+                                      "data_root": run.spec.data.root})
         (d / "config.hash").write_text(run.hash + "\n")
     start = time.time()
     result = EXECUTE[run.kind](run, d, env, rt, Path(results_dir), profile)
@@ -267,6 +266,3 @@ class JobRunner:
 
         return submitit.helpers.DelayedSubmission(JobRunner(), *args, **kwargs)
 
-
-def spec_replace(spec: Spec, **changes) -> Spec:
-    return dataclasses.replace(spec, **changes)

@@ -36,12 +36,13 @@ def resolve_cluster(cluster: str) -> str:
 
 
 def waves(runs: list[Run]) -> list[list[Run]]:
-    """Runs grouped by dependency depth; a dependency outside `runs` must already be done."""
+    """Runs grouped by dependency depth (DINO first within a wave); a dependency outside `runs` must already be done."""
     by_name = {r.name: r for r in runs}
     g = nx.DiGraph()
     g.add_nodes_from(by_name)
     g.add_edges_from((dep, r.name) for r in runs for dep in r.deps if dep in by_name)
-    return [[by_name[n] for n in sorted(gen)] for gen in nx.topological_generations(g)]
+    longest_first = lambda n: (by_name[n].kind != "dino", n)  # DINO is the slowest job of a wave
+    return [[by_name[n] for n in sorted(gen, key=longest_first)] for gen in nx.topological_generations(g)]
 
 
 def pending(runs: list[Run], results_dir: Path, profile: str) -> list[Run]:

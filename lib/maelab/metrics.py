@@ -40,14 +40,20 @@ def attention_distance(
 
 
 @torch.no_grad()
-def s_attn(attn_maps: torch.Tensor) -> float:
-    """LC-MAE eq. 7: mean cos(A_i, A_j) over ordered image pairs i != j; attn_maps: [I, ...] e.g. [I, k, h, n]."""
+def s_attn_per_image(attn_maps: torch.Tensor) -> torch.Tensor:
+    """Per image i: mean over j != i of cos(A_i, A_j); attn_maps [I, ...] (e.g. [I, k, h, n]) -> [I]. Eq. 7 is their mean."""
     num_images = attn_maps.shape[0]
     if num_images < 2:
         raise ValueError(f"S^attn needs at least 2 images, got {num_images}")
     x = F.normalize(attn_maps.flatten(1), dim=1)  # [I, F]
     gram = x @ x.T  # [I, I]
-    return ((gram.sum() - gram.trace()) / (num_images * (num_images - 1))).item()
+    return (gram.sum(1) - gram.diagonal()) / (num_images - 1)
+
+
+@torch.no_grad()
+def s_attn(attn_maps: torch.Tensor) -> float:
+    """LC-MAE eq. 7: mean cos(A_i, A_j) over ordered image pairs i != j; attn_maps: [I, ...] e.g. [I, k, h, n]."""
+    return s_attn_per_image(attn_maps).mean().item()
 
 
 @torch.no_grad()
@@ -64,9 +70,15 @@ def similarity_weights(features: torch.Tensor, threshold: float | None = None) -
 
 
 @torch.no_grad()
+def s_sim_per_image(w_ref: torch.Tensor, w_layer: torch.Tensor) -> torch.Tensor:
+    """cos(vec(W_ref_i), vec(W_layer_i)) per image; w_ref, w_layer: [I, n, n] -> [I]. Eq. 8 is their mean."""
+    return F.cosine_similarity(w_ref.flatten(1), w_layer.flatten(1), dim=1)
+
+
+@torch.no_grad()
 def s_sim(w_ref: torch.Tensor, w_layer: torch.Tensor) -> float:
     """LC-MAE eq. 8: mean over images of cos(vec(W_ref_i), vec(W_layer_i)); w_ref, w_layer: [I, n, n]."""
-    return F.cosine_similarity(w_ref.flatten(1), w_layer.flatten(1), dim=1).mean().item()
+    return s_sim_per_image(w_ref, w_layer).mean().item()
 
 
 @torch.no_grad()

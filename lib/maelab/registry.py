@@ -68,8 +68,9 @@ def shared_runs(p: Profile, seed: int) -> list[Run]:
             runs.append(pre)
     runs.append(Run(seeded("scratch_ft", seed), finetune(p, None, seed), (lc3, lc42)))  # random init = supervised ViT
     runs.append(Run(seeded("random_init_lp", seed), probe(p, None, seed), (lc3, lc42)))
-    dino = Run(seeded("dino_ref", seed), DinoSpec(p.data, p.encoder, p.dino, p.dino_optim, seed), (lc41, lc42))
-    runs += with_evals(dino, p, seed, (lc41, lc42), ft=False)
+    if p.lcmae.dino_reference == "dino_ref":  # else released weights (timm) are the reference
+        dino = Run(seeded("dino_ref", seed), DinoSpec(p.data, p.encoder, p.dino, p.dino_optim, seed), (lc41, lc42))
+        runs += with_evals(dino, p, seed, (lc41, lc42), ft=False)
     return runs
 
 

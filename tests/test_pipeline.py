@@ -1,0 +1,63 @@
+"""The pipeline with cluster=local: runs finish, reruns skip, conflicts are refused, failures stay contained."""
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from maelab.config import load_profile
+from maelab.jobs import RunConflict, run_dir
+from maelab.launch import launch, summarize, waves
+from maelab.registry import all_runs
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def profile():
+    return load_profile("smoke", ["runtime.local_parallelism=2"])
+
+
+def pick(p, *names):
+    runs = {r.name: r for r in all_runs(p, ("lcmae",))}
+    return [runs[n] for n in names]
+
+
+def test_waves_order_dependencies(profile):
+    runs = pick(profile, "mae_r0.75_ft", "mae_r0.75", "mae_r0.75_lp", "scratch_ft")
+    order = [[r.name for r in w] for w in waves(runs)]
+    assert order == [["mae_r0.75", "scratch_ft"], ["mae_r0.75_ft", "mae_r0.75_lp"]]
+
+
+def test_local_runs_skip_when_done_and_refuse_a_changed_config(profile, tmp_path):
+    runs = pick(profile, "mae_r0.75", "mae_r0.75_lp")
+    outcomes = launch(runs, profile, tmp_path, cluster="local")
+    assert [o.status for o in outcomes] == ["done", "done"], summarize(outcomes)
+    d = run_dir(tmp_path, "smoke", "mae_r0.75_lp")
+    result = json.loads((d / "result.json").read_text())
+    assert 0 <= result["accuracy"] <= 100 and result["total"] == 500
+    assert (d / "DONE").read_text().strip() == runs[1].hash
+    assert launch(runs, profile, tmp_path, cluster="local") == []  # everything done: nothing submitted
+    changed = pick(load_profile("smoke", ["pretrain.blr=1e-3"]), "mae_r0.75")
+    with pytest.raises(RunConflict, match="different|config hash"):
+        launch(changed, profile, tmp_path, cluster="local")
+
+
+def test_a_failing_job_is_reported_and_blocks_only_its_dependents(profile, tmp_path):
+    bad, bad_ft, good = pick(profile, "mae_r0.9", "scratch_ft", "random_init_lp")
+    bad = replace(bad, spec=replace(bad.spec, data=replace(bad.spec.data, root=str(tmp_path / "nowhere"))))
+    bad_ft = replace(bad_ft, name="mae_r0.9_ft", spec=replace(bad_ft.spec, init=bad.name, init_hash=bad.hash))
+    outcomes = {o.name: o for o in launch([bad, bad_ft, good], profile, tmp_path, cluster="local")}
+    assert outcomes["mae_r0.9"].status == "failed"
+    assert "DatasetNotFound" in outcomes["mae_r0.9"].error and "apt-get install dataset-fashion-mnist" in outcomes["mae_r0.9"].error
+    assert outcomes["mae_r0.9"].log.endswith(".err")
+    assert outcomes["mae_r0.9_ft"].status == "blocked"
+    assert outcomes["random_init_lp"].status == "done"
+    assert "failed: mae_r0.9" in summarize(list(outcomes.values()))
+
+
+def test_dry_run_submits_nothing(profile, tmp_path, capsys):
+    outcomes = launch(pick(profile, "mae_r0.75", "mae_r0.75_ft"), profile, tmp_path, cluster="local", dry_run=True)
+    assert [o.status for o in outcomes] == ["planned", "planned"]
+    assert "wave 1 (local, 1 runs): mae_r0.75_ft[finetune]" in capsys.readouterr().out
+    assert not (tmp_path / "smoke").exists()
