@@ -37,6 +37,7 @@ def test_local_runs_skip_when_done_and_refuse_a_changed_config(profile, tmp_path
     result = json.loads((d / "result.json").read_text())
     assert 0 <= result["accuracy"] <= 100 and result["total"] == 500
     assert (d / "DONE").read_text().strip() == runs[1].hash
+    assert [p.suffix for p in sorted((d / "logs").iterdir())] == [".err", ".out"]
     assert launch(runs, profile, tmp_path, cluster="local") == []  # everything done: nothing submitted
     changed = pick(load_profile("smoke", ["pretrain.blr=1e-3"]), "mae_r0.75")
     with pytest.raises(RunConflict, match="different|config hash"):

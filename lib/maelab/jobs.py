@@ -183,8 +183,14 @@ def _evaluate(model: torch.nn.Module, spec: FinetuneSpec | ProbeSpec, d: Path, e
               test: object = None) -> dict:
     test = test if test is not None else load_dataset(spec.data, train=False)
     preds, labels = predict(model, test, spec.data.name, rt.eval_batch_size, env.device)
+    return _accuracy(preds, labels, d, env)
+
+
+def _accuracy(preds: torch.Tensor, labels: torch.Tensor, d: Path, env: DistEnv) -> dict:
+    """Accuracy (%) and counts; rank 0 keeps the per-image predictions for paired comparisons."""
     correct = int((preds == labels).sum())
-    np.savez_compressed(d / "predictions.npz", pred=preds.numpy(), label=labels.numpy())
+    if env.is_main:
+        np.savez_compressed(d / "predictions.npz", pred=preds.numpy(), label=labels.numpy())
     return {"accuracy": 100.0 * correct / len(labels), "correct": correct, "total": len(labels)}
 
 
@@ -219,10 +225,10 @@ def _probe(run: Run, d: Path, env: DistEnv, rt: RuntimeConfig, results_dir: Path
           log_every=rt.log_every, save_every_s=rt.save_every_s, desc=run.name)
     if spec.recipe.augment:
         return _evaluate(model, spec, d, env, rt, test_set)
-    preds = torch.cat([model(z.to(env.device)).argmax(-1).cpu() for z in test_set.images.split(rt.eval_batch_size)])
-    correct = int((preds == test_set.labels).sum())
-    np.savez_compressed(d / "predictions.npz", pred=preds.numpy(), label=test_set.labels.numpy())
-    return {"accuracy": 100.0 * correct / len(preds), "correct": correct, "total": len(preds)}
+    model.eval()
+    with torch.no_grad():
+        preds = torch.cat([model(z.to(env.device)).argmax(-1).cpu() for z in test_set.images.split(rt.eval_batch_size)])
+    return _accuracy(preds, test_set.labels, d, env)
 
 
 EXECUTE = {"pretrain": _pretrain, "dino": _dino, "finetune": _finetune, "probe": _probe}

@@ -66,12 +66,19 @@ def make_executor(cluster: str, folder: Path, p: Profile):
     return ex
 
 
-def _collect(job, run: Run) -> Outcome:
+def _collect(job, run: Run, results_dir: Path, profile: str) -> Outcome:
+    """Wait for a job; copy its stdout/stderr into the run directory's logs/ (the submitit folder keeps the originals)."""
     try:
         job.result()
-        return Outcome(run.name, "done", str(job.paths.stdout))
+        outcome = Outcome(run.name, "done", str(job.paths.stdout))
     except Exception as e:  # FailedJobError carries the remote traceback
-        return Outcome(run.name, "failed", str(job.paths.stderr), f"{type(e).__name__}: {str(e).strip()[-2000:]}")
+        outcome = Outcome(run.name, "failed", str(job.paths.stderr), f"{type(e).__name__}: {str(e).strip()[-2000:]}")
+    logs = run_dir(results_dir, profile, run.name) / "logs"
+    for src in (job.paths.stdout, job.paths.stderr):
+        if Path(src).exists():
+            logs.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, logs / Path(src).name)
+    return outcome
 
 
 def launch(runs: list[Run], p: Profile, results_dir: Path, cluster: str = "auto", dry_run: bool = False,
@@ -102,7 +109,7 @@ def launch(runs: list[Run], p: Profile, results_dir: Path, cluster: str = "auto"
                 jobs = [executor.submit(JobRunner(), r, *args) for r in ready]
             print(f"submitted {len(jobs)} runs as job array {jobs[0].job_id.split('_')[0] if jobs else '-'}", flush=True)
             for job, r in zip(jobs, ready):
-                outcomes[r.name] = _collect(job, r)
+                outcomes[r.name] = _collect(job, r, results_dir, p.name)
             continue
         cap = 1 if cluster == "debug" else max(1, p.runtime.local_parallelism)
         queue, running = list(ready), []
@@ -113,7 +120,7 @@ def launch(runs: list[Run], p: Profile, results_dir: Path, cluster: str = "auto"
             time.sleep(poll_s if cluster != "debug" else 0)
             for job, r in [jr for jr in running if jr[0].done()]:
                 running.remove((job, r))
-                outcomes[r.name] = _collect(job, r)
+                outcomes[r.name] = _collect(job, r, results_dir, p.name)
                 print(f"[{outcomes[r.name].status}] {r.name}", flush=True)
     return list(outcomes.values())
 

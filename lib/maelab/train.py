@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import atomic_save, load, rng_state, set_rng_state
 from .data import ImageTensors, epoch_batches, iterate
-from .distributed import DistEnv
+from .distributed import DistEnv, all_reduce_mean
 from .optim import OptimConfig, build_optimizer, lr_at, param_groups, set_lr
 
 Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, dict[str, torch.Tensor]]]
@@ -61,7 +61,10 @@ def train(
     num_workers: int = 0,
     desc: str = "train",
 ) -> dict[str, float]:
-    """Train to cfg.epochs (or until step stop_after, then checkpoint and return). Returns the last logged values."""
+    """Train to cfg.epochs (or until step stop_after, then checkpoint and return).
+
+    Returns the last logged values (means over the logging interval and over processes), on every rank.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path, log_path = run_dir / "checkpoints" / "last.pt", run_dir / "metrics.jsonl"
@@ -142,13 +145,15 @@ def train(
                 sums[k] = sums.get(k, 0) + v.detach().float()
             count += 1
             bar.update()
-            if env.is_main and (step % log_every == 0 or step == total):
-                last = {k: float(v) / count for k, v in sums.items()}
-                record = {"step": step, "epoch": step / per_epoch, "lr": optimizer.param_groups[0]["lr"], **last,
-                          "elapsed_s": time.time() - t0}
-                with open(log_path, "a") as f:
-                    f.write(json.dumps(record) + "\n")
-                bar.set_postfix(loss=f"{last['loss']:.4f}")
+            if step % log_every == 0 or step == total:
+                means = all_reduce_mean(torch.stack(list(sums.values())) / count)  # every rank gets the same values
+                last = dict(zip(sums, means.tolist()))
+                if env.is_main:
+                    record = {"step": step, "epoch": step / per_epoch, "lr": optimizer.param_groups[0]["lr"], **last,
+                              "elapsed_s": time.time() - t0}
+                    with open(log_path, "a") as f:
+                        f.write(json.dumps(record) + "\n")
+                    bar.set_postfix(loss=f"{last['loss']:.4f}")
                 sums, count = {}, 0
             if step == stop_after or save_due():
                 save()
