@@ -32,7 +32,7 @@ from maelab.lcmae import TABLE1
 
 p = load_profile(profile, overrides)
 figures.setup()
-summary = Summary("lcmae_3_local_contrastive", "LC-MAE §3: MAE as local contrastive learning", p.name, len(p.seeds), figures.scale_tag(p))
+summary = Summary("lcmae_3_local_contrastive", "LC-MAE §3: MAE as local contrastive learning", p.name, 1, figures.scale_tag(p))
 display(Markdown(f"**Scale.** {figures.scale_note(p)}"))
 
 # %% [markdown]

@@ -35,7 +35,7 @@ from maelab.config import load_profile
 
 p = load_profile(profile, overrides)
 figures.setup()
-summary = Summary("lcmae_4_1_decoder", "LC-MAE §4.1: what the decoder does", p.name, len(p.seeds), figures.scale_tag(p))
+summary = Summary("lcmae_4_1_decoder", "LC-MAE §4.1: what the decoder does", p.name, 1, figures.scale_tag(p))
 n_images = n_images or p.lcmae.analysis_images
 reference_run = reference_run or p.lcmae.dino_reference
 display(Markdown(f"**Scale.** {figures.scale_note(p)}\n\n**Decoder analysed:** `{mae_run}`, {p.decoder.depth} transformer blocks "

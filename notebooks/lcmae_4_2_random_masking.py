@@ -38,7 +38,7 @@ from maelab.registry import ratio_name
 
 p = load_profile(profile, overrides)
 figures.setup()
-summary = Summary("lcmae_4_2_random_masking", "LC-MAE §4.2: random masking", p.name, len(p.seeds), figures.scale_tag(p))
+summary = Summary("lcmae_4_2_random_masking", "LC-MAE §4.2: random masking", p.name, 1, figures.scale_tag(p))
 n_images = n_images or p.lcmae.analysis_images
 fig5_mae = fig5_mae or p.lcmae.mae_reference
 fig5_dino = fig5_dino or p.lcmae.dino_reference

@@ -74,8 +74,7 @@ class LCMAEExperiments:
 
     blr: float = 6e-4  # §5: LC-MAE base lr
     projector_dim: int = 1024  # §5
-    table1_decoder_depth: int = 2  # §3.3: "to shorten pretraining we set the decoder depth to 2"
-    analysis_decoder_depth: int = 8  # Fig 2-4 use an 8-layer decoder
+    table1_decoder_depth: int = 2  # §3.3: "to shorten pretraining we set the decoder depth to 2"; Fig 2-4 use [decoder]
     mask_ratios: tuple[float, ...] = (0.3, 0.45, 0.6, 0.75, 0.9)  # Fig 6
     ae_blocks: tuple[int, ...] = (16, 48, 80, 112)  # Table 3 block sizes in pixels
     single_image_epoch_fraction: float = 0.05  # Table A.1: 5 epochs of one image vs 100 of the dataset

@@ -18,7 +18,7 @@ def scale_note(p: Profile) -> str:
     images = int(p.pretrain.epochs * len_of(p.data))
     ft_images = int(p.finetune.epochs * len_of(p.finetune_data))
     return (
-        f"Profile `{p.name}` ({p.description}) Seeds: {list(p.seeds)}. Data: {p.data.name} at {p.data.img_size}px. "
+        f"Profile `{p.name}` ({p.description}) Seeds run: {list(p.seeds)}; the notebooks read seed {p.seeds[0]}. Data: {p.data.name} at {p.data.img_size}px. "
         f"Encoder ViT {e.embed_dim}-d x {e.depth} blocks, {e.num_heads} heads, patch {e.patch_size} "
         f"({e.num_patches} tokens); decoder {d.dim}-d x {d.depth}. Pretraining: {p.pretrain.epochs:g} epochs "
         f"(~{images:,} images, batch {p.pretrain.batch_size}, blr {p.pretrain.blr:g}). Finetuning: {p.finetune.epochs:g} "
@@ -31,4 +31,4 @@ def scale_tag(p: Profile) -> str:
     """The scale in a few words, for each claim in the ledger."""
     e = p.encoder
     return (f"{p.name}: {p.data.name} {p.data.img_size}px, ViT {e.embed_dim}x{e.depth} p{e.patch_size}, "
-            f"{p.pretrain.epochs:g} ep pretrain, {len(p.seeds)} seed(s)")
+            f"{p.pretrain.epochs:g} ep pretrain, 1 seed")
