@@ -222,7 +222,11 @@ def random_hflip(x: torch.Tensor, generator: torch.Generator | None = None) -> t
 
 
 def mae_augment(x: torch.Tensor, dataset: str, generator: torch.Generator | None = None) -> torch.Tensor:
-    """MAE pretraining augmentation on a batch: RandomResizedCrop(0.2, 1) + horizontal flip, then normalise."""
+    """MAE pretraining augmentation on a batch: RandomResizedCrop(0.2, 1) + horizontal flip, then normalise.
+
+    Image folders (ImageNet) were already cropped per image by the DataLoader workers: only flip here.
+    """
     x = x.float() / 255 if x.dtype == torch.uint8 else x
-    x = random_hflip(random_resized_crop(x, x.shape[-1], generator=generator), generator)
-    return normalize(x, dataset)
+    if dataset != "imagenet":
+        x = random_resized_crop(x, x.shape[-1], generator=generator)
+    return normalize(random_hflip(x, generator), dataset)

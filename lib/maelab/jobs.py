@@ -19,7 +19,7 @@ import torch
 from .checkpoint import atomic_save
 from .claims import save_json
 from .config import RuntimeConfig, config_hash, identity
-from .data import NUM_CLASSES, DataConfig, load_dataset, mae_augment, normalize, random_hflip
+from .data import NUM_CLASSES, DataConfig, load_dataset, mae_augment
 from .dino import DINO, DINOConfig
 from .distributed import DistEnv, init_distributed
 from .finetune import FinetuneConfig, FinetuneObjective, ViTClassifier, predict
@@ -146,11 +146,9 @@ def _pretrain(run: Run, d: Path, env: DistEnv, rt: RuntimeConfig, results_dir: P
     spec: PretrainSpec = run.spec
     torch.manual_seed(spec.seed)
     model = build_pretrain_model(spec)
-    crop = spec.data.name != "imagenet"  # folders are cropped per image by the DataLoader workers
 
     def objective(net, x, y, gen):
-        imgs = mae_augment(x, spec.data.name, gen) if crop else normalize(random_hflip(x.float() / 255, gen), spec.data.name)
-        out = net(imgs)
+        out = net(mae_augment(x, spec.data.name, gen))
         return out if spec.lcmae else (out.loss, {})
 
     last = train(model, objective, load_dataset(spec.data, train=True), spec.optim, d, env, spec.seed,
