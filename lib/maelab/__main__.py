@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from .report import build_report
 
     sections = [{"name": nb.stem, "paper": nb.stem.split("_", 1)[0], "title": nb.stem} for nb in paper_notebooks(PAPERS)]
-    index = build_report(args.results_dir, profile.name, keep_code=args.keep_code, sections=sections)
+    index = build_report(args.results_dir, profile.name, args.keep_code, sections, profile.description)
     print(f"report: {index}")
     return 0
 

@@ -136,7 +136,7 @@ def _ledger_row(claim: dict) -> str:
     return "<tr>" + "".join(cells) + "</tr>"
 
 
-def _index_html(profile: str, rows: list[dict], claims: list[dict]) -> str:
+def _index_html(profile: str, rows: list[dict], claims: list[dict], description: str = "") -> str:
     counts = ", ".join(f"{sum(c['verdict'] == v for c in claims)} {v}" for v in VERDICTS)
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     head = "".join(f"<th>{h}</th>" for h in INDEX_COLUMNS)
@@ -145,6 +145,7 @@ def _index_html(profile: str, rows: list[dict], claims: list[dict]) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>maelab report: {escape(profile)}</title>
 <style>{CSS}</style></head><body>
 <h1>maelab report: profile {escape(profile)}</h1>
+<p>{escape(description)}</p>
 <p class="muted">generated {escape(generated)}</p>
 <h2>Paper sections</h2>
 <table><tr>{head}</tr>
@@ -160,10 +161,12 @@ def _index_html(profile: str, rows: list[dict], claims: list[dict]) -> str:
 
 
 def build_report(
-    results_dir: str | os.PathLike, profile: str, keep_code: bool = False, sections: list[dict] | None = None
+    results_dir: str | os.PathLike, profile: str, keep_code: bool = False, sections: list[dict] | None = None,
+    description: str = "",
 ) -> Path:
     """Render every executed notebook of a profile and write report/index.html and report/ledger.json.
 
+    description: what the profile is (shown under the title).
     sections: expected notebooks in index order, dicts with keys name, paper, title; those without output show
     as 'not run'. Executed notebooks not in `sections` follow in name order.
     """
@@ -179,7 +182,7 @@ def build_report(
     claims = [c for row in rows for c in row["claims"]]
     save_json(report_dir / "ledger.json", claims)
     index = report_dir / "index.html"
-    index.write_text(_index_html(profile, rows, claims), encoding="utf-8")
+    index.write_text(_index_html(profile, rows, claims, description), encoding="utf-8")
     return index
 
 
