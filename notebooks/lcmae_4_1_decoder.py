@@ -17,8 +17,8 @@ profile = "mini"
 results_dir = "../results"
 overrides = []
 mae_run = "mae_r0.75"  # the MAE whose decoder is analysed (Fig 2-4) and the Transformer row of Table 2
-reference_run = ""  # the semantic reference of eq 8 (DINO), empty = lcmae.dino_reference of the profile
-n_images = 0  # test images for S_attn and S_sim, 0 = lcmae.analysis_images of the profile
+reference_run = ""  # the semantic reference of eq 8 (DINO), empty means lcmae.dino_reference of the profile
+n_images = 0  # test images for S_attn and S_sim, 0 means lcmae.analysis_images of the profile
 mask_seed = 0  # the one random mask shared by all images
 margin = 1.0  # accuracy points: a local decoder "matches" the transformer if the CI of the difference lies above -margin
 
@@ -91,18 +91,18 @@ s_attn_img, s_sim_img = sem["s_attn_images"], sem["s_sim_images"]
 first_vs_rest = s_attn_img[0] - s_attn_img[1:].max(0)
 ci = bootstrap_ci(first_vs_rest)
 summary.claim("lcmae-fig2-first-layer-positional", "S_attn is highest at the first decoder layer (Fig 2)",
-                    *verdict_from_ci(ci, 0.0, "greater", label="bootstrap 95% CI over images of S_attn[1] - max later layer"),
-                    ours=float(s_attn_img[0].mean()), paper=0.9, ci=ci)
+              *verdict_from_ci(ci, 0.0, "greater", label="bootstrap 95% CI over images of S_attn[1] - max later layer"),
+              ours=float(s_attn_img[0].mean()), paper=0.9, ci=ci)
 shallow_vs_deep = s_attn_img[:2].mean(0) - s_attn_img[2:].mean(0) if len(layers) > 2 else s_attn_img[0] - s_attn_img[1]
 ci = bootstrap_ci(shallow_vs_deep)
 summary.claim("lcmae-fig2-shallow-higher", "The first two decoder layers have higher S_attn than the later ones (Fig 2)",
-                    *verdict_from_ci(ci, 0.0, "greater", label="bootstrap 95% CI over images"),
-                    ours=float(shallow_vs_deep.mean()), paper="higher", ci=ci)
+              *verdict_from_ci(ci, 0.0, "greater", label="bootstrap 95% CI over images"),
+              ours=float(shallow_vs_deep.mean()), paper="higher", ci=ci)
 deep_vs_shallow = s_sim_img[-1] - s_sim_img[0]
 ci = bootstrap_ci(deep_vs_shallow)
 summary.claim("lcmae-fig3-deeper-semantic", "S_sim is higher in the last decoder layer than in the first (Fig 3)",
-                    *verdict_from_ci(ci, 0.0, "greater", label="bootstrap 95% CI over images of S_sim[last] - S_sim[1]"),
-                    ours=float(deep_vs_shallow.mean()), paper="higher", ci=ci)
+              *verdict_from_ci(ci, 0.0, "greater", label="bootstrap 95% CI over images of S_sim[last] - S_sim[1]"),
+              ours=float(deep_vs_shallow.mean()), paper="higher", ci=ci)
 
 # %% [markdown]
 # ## Fig 4 / B.1: attention of removed tokens, layer by layer
@@ -152,8 +152,8 @@ ci = bootstrap_ci(local)
 print(f"uniform-attention distance {float(sem['uniform_distance']):.2f} px; decoder (mean over layers) "
       f"{sem['decoder_distance_images'].mean():.2f} px")
 summary.claim("lcmae-4.1-local", "Removed tokens attend to nearby tokens: decoder attention distance is below that of uniform attention",
-                    *verdict_from_ci(ci, 0.0, "greater", label="bootstrap 95% CI over images"),
-                    ours=float(local.mean()), paper="qualitative (Fig 4)", ci=ci)
+              *verdict_from_ci(ci, 0.0, "greater", label="bootstrap 95% CI over images"),
+              ours=float(local.mean()), paper="qualitative (Fig 4)", ci=ci)
 
 # %% [markdown]
 # ## Table 2: decoders with a limited receptive field
@@ -174,9 +174,9 @@ display(table2.round(2))
 for kind in ("weighted_average", "conv"):
     delta, ci = analysis.paired_accuracy_delta(results_dir, p, runs_t2[kind], runs_t2["transformer"])
     summary.claim(f"lcmae-t2-{kind}", f"A {kind.replace('_', ' ')} decoder finetunes about as well as the transformer decoder "
-                        f"(within {margin} points)",
-                        *verdict_from_ci(ci, -margin, "greater", label="paired bootstrap 95% CI over test images"),
-                        ours=delta, paper=paper_t2[kind] - paper_t2["transformer"], ci=ci)
+                  f"(within {margin} points)",
+                  *verdict_from_ci(ci, -margin, "greater", label="paired bootstrap 95% CI over test images"),
+                  ours=delta, paper=paper_t2[kind] - paper_t2["transformer"], ci=ci)
     summary.headline(f"Table 2 {kind} FT", ft.loc[runs_t2[kind], "accuracy"], paper_t2[kind], unit="%")
 summary.headline("Table 2 transformer FT", ft.loc[runs_t2["transformer"], "accuracy"], paper_t2["transformer"], unit="%")
 summary.headline("S_attn, decoder layer 1", float(s_attn_img[0].mean()), 0.9)

@@ -17,10 +17,10 @@ profile = "mini"
 results_dir = "../results"
 overrides = []
 mae_run = "mae_r0.75"  # our MAE at the default ratio (Tables 3, A.1)
-fig5_mae = ""  # Fig 5 encoders, empty = lcmae.mae_reference, dino_reference, supervised_reference of the profile
+fig5_mae = ""  # Fig 5 encoders, empty means lcmae.mae_reference, dino_reference, supervised_reference of the profile
 fig5_dino = ""
 fig5_supervised = ""
-n_images = 0  # test images for attention distances, 0 = lcmae.analysis_images of the profile
+n_images = 0  # test images for attention distances, 0 means lcmae.analysis_images of the profile
 margin = 1.0  # accuracy points for "about equal" claims (two one-sided tests)
 
 # %%
@@ -79,9 +79,9 @@ for other in (fig5_dino, fig5_supervised):
     diff = per_image[other] - per_image[fig5_mae]
     ci = bootstrap_ci(diff)
     summary.claim(f"lcmae-fig5-mae-below-{labels[other].lower()}",
-                        f"MAE's encoder attention distance is smaller than {labels[other]}'s (Fig 5)",
-                        *verdict_from_ci(ci, 0.0, "greater", label=f"bootstrap 95% CI over images of {labels[other]} - MAE (px)"),
-                        ours=float(diff.mean()), paper="smaller", ci=ci)
+                  f"MAE's encoder attention distance is smaller than {labels[other]}'s (Fig 5)",
+                  *verdict_from_ci(ci, 0.0, "greater", label=f"bootstrap 95% CI over images of {labels[other]} - MAE (px)"),
+                  ours=float(diff.mean()), paper="smaller", ci=ci)
 
 # %% [markdown]
 # ## Fig 6: the mask ratio controls the receptive field
@@ -102,8 +102,8 @@ rho = pd.DataFrame({"Spearman rho (ratio vs distance)": [spearmanr(ratios, by_ra
 display(rho.round(2).T)
 mean_by_ratio = by_ratio.mean(0)
 summary.claim("lcmae-fig6-correlation", "Attention distance increases with the mask ratio (Fig 6, mean over layers)",
-                    *verdict_spearman(ratios, mean_by_ratio.values, expected_sign=1),
-                    ours=float(spearmanr(ratios, mean_by_ratio.values).statistic), paper="strong positive")
+              *verdict_spearman(ratios, mean_by_ratio.values, expected_sign=1),
+              ours=float(spearmanr(ratios, mean_by_ratio.values).statistic), paper="strong positive")
 half = p.encoder.depth // 2
 print(f"range of distance over ratios: deeper half {np.ptp(by_ratio.iloc[half:].mean(0)):.2f} px, "
       f"shallower half {np.ptp(by_ratio.iloc[:half].mean(0)):.2f} px")
@@ -163,8 +163,8 @@ plt.show()
 diff = per_image[largest] - per_image[smallest]
 ci = bootstrap_ci(diff)
 summary.claim("lcmae-figA1-blocks-widen", "Larger prediction blocks give larger attention distance: AE(largest) > AE(p) (Fig A.1)",
-                    *verdict_from_ci(ci, 0.0, "greater", label="bootstrap 95% CI over images (px)"),
-                    ours=float(diff.mean()), paper="larger", ci=ci)
+              *verdict_from_ci(ci, 0.0, "greater", label="bootstrap 95% CI over images (px)"),
+              ours=float(diff.mean()), paper="larger", ci=ci)
 
 # %% [markdown]
 # ## Table A.1: MAE pretrained on a single image
@@ -180,8 +180,8 @@ tablea1 = pd.DataFrame({"paper FT (%)": [81.8, 82.9, 78.6], "ours FT (%)": res_a
 display(tablea1.round(2))
 delta, ci = analysis.paired_accuracy_delta(results_dir, p, "mae_single_image_ft", "scratch_ft")
 summary.claim("lcmae-ta1-single-image", "MAE pretrained on a single image finetunes better than random init (Table A.1)",
-                    *verdict_from_ci(ci, 0.0, "greater", label="paired bootstrap 95% CI over test images"),
-                    ours=delta, paper=81.8 - 78.6, ci=ci)
+              *verdict_from_ci(ci, 0.0, "greater", label="paired bootstrap 95% CI over test images"),
+              ours=delta, paper=81.8 - 78.6, ci=ci)
 
 # %% [markdown]
 # ## Summary

@@ -20,6 +20,7 @@ from .config import Profile
 from .data import load_dataset, normalize, stratified_subset
 from .jobs import Run, build_pretrain_model, read_result, run_dir
 from .lcmae import LCMAE, eq2_sides, eq4_sides
+from .losses import normalized_std
 from .mae import MaskedAutoencoder
 from .masking import unit_grid
 from .metrics import attention_distance, patch_center_distances, s_attn_per_image, s_sim_per_image, similarity_weights
@@ -87,6 +88,31 @@ class TimmEncoder(nn.Module):
 
     def forward(self, imgs: torch.Tensor) -> tuple[torch.Tensor, None]:
         return self.model.forward_features(imgs), None
+
+
+@torch.no_grad()
+def collapse_spreads(results_dir: Path, p: Profile, runs: list[str], n_images: int, seed: int = 0) -> pd.DataFrame:
+    """Where an LC-MAE run collapsed: normalised spread (losses.normalized_std, ~1 spread, 0 constant) over test
+    images of the projector output v and the decoder features h at one removed token per image (random masks),
+    and of the encoder's cls feature (unmasked). One row per run."""
+
+    def compute() -> dict[str, np.ndarray]:
+        imgs, _ = validation_images(p, n_images)
+        rows = []
+        for name in runs:
+            d = _require_done(results_dir, p, name)
+            model = build_pretrain_model(find_run(p, name).spec)
+            model.load_state_dict(torch.load(d / "model.pt", map_location="cpu"))
+            model.eval()
+            torch.manual_seed(seed)
+            out = model.mae(imgs)
+            token = out.mask.argmax(dim=1)  # first removed token of each image
+            h = out.hidden[torch.arange(len(imgs)), token]
+            rows.append([normalized_std(model.projector(h)), normalized_std(h), normalized_std(model.mae.encoder(imgs)[0][:, 0])])
+        return {"spreads": np.array(rows, dtype=float)}
+
+    spreads = cached(analysis_path(results_dir, p, "collapse_spreads"), compute, runs=runs, n=n_images, seed=seed)["spreads"]
+    return pd.DataFrame(spreads, index=pd.Index(runs, name="run"), columns=["spread of v", "spread of h", "spread of encoder cls"])
 
 
 def load_encoder(results_dir: Path, p: Profile, name: str) -> ViTEncoder | TimmEncoder:

@@ -30,7 +30,9 @@ from .probe import ProbeConfig, ProbeModel, cache_inputs, probe_objective
 from .train import train
 from .vit import ViTConfig, ViTEncoder
 
-COLLAPSE_THRESHOLD = 0.1  # normalized_std of LC-MAE outputs; ~1 when spread, 0 when all outputs coincide
+# normalized_std of the LC-MAE projector output v at the end of pretraining: ~1 when spread, 0 when every output
+# is the same vector. A collapsed run is still finetuned: whether its *encoder* learned is part of the evidence.
+COLLAPSE_THRESHOLD = 0.1
 
 
 class RunConflict(RuntimeError):
@@ -194,8 +196,6 @@ def _accuracy(preds: torch.Tensor, labels: torch.Tensor, d: Path, env: DistEnv) 
 
 def _finetune(run: Run, d: Path, env: DistEnv, rt: RuntimeConfig, results_dir: Path, profile: str) -> dict:
     spec: FinetuneSpec = run.spec
-    if spec.init and read_result(run_dir(results_dir, profile, spec.init)).get("collapsed"):
-        return {"skipped": f"{spec.init} collapsed during pretraining; finetuning it would not measure a representation"}
     torch.manual_seed(spec.seed)
     num_classes = NUM_CLASSES[spec.data.name]
     model = ViTClassifier(spec.encoder, num_classes, spec.recipe.global_pool, spec.recipe.drop_path)
