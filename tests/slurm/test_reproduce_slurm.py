@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 import time
@@ -28,9 +29,9 @@ def test_reproduce_smoke_end_to_end_through_sbatch(slurm_cluster, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "submitted" in proc.stdout and "job array" in proc.stdout
     assert f"Report: {results.resolve()}/smoke/report/index.html" in proc.stdout
-    # the runs went through sbatch as arrays: submitit names array tasks <jobid>_<index>
-    logs = list((results / "smoke" / "submitit").rglob("*_log.out"))
-    assert any("_1_log.out" in p.name for p in logs), [p.name for p in logs][:5]
+    # the runs went through sbatch as arrays: submitit names array task logs <jobid>_<index>_<rank>_log.out
+    logs = [p.name for p in (results / "smoke" / "submitit").rglob("*_log.out")]
+    assert any(re.fullmatch(r"\d+_[1-9]\d*_0_log\.out", name) for name in logs), logs[:5]
     done = [d for d in (results / "smoke" / "runs").iterdir() if (d / "DONE").exists()]
     assert len(done) == len(all_runs(load_profile("smoke")))
     statuses = {p.name: json.loads(p.read_text())["status"] for p in (results / "smoke" / "notebooks").glob("*.status.json")}
