@@ -100,13 +100,13 @@ plt.show()
 rho = pd.DataFrame({"Spearman rho (ratio vs distance)": [spearmanr(ratios, by_ratio.loc[l]).statistic for l in by_ratio.index]},
                    index=by_ratio.index)
 display(rho.round(2).T)
-mean_by_ratio = by_ratio.mean(0)
+mean_by_ratio = by_ratio.mean(axis=0)
 summary.claim("lcmae-fig6-correlation", "Attention distance increases with the mask ratio (Fig 6, mean over layers)",
               *verdict_spearman(ratios, mean_by_ratio.values, expected_sign=1),
               ours=float(spearmanr(ratios, mean_by_ratio.values).statistic), paper="strong positive")
 half = p.encoder.depth // 2
-print(f"range of distance over ratios: deeper half {np.ptp(by_ratio.iloc[half:].mean(0)):.2f} px, "
-      f"shallower half {np.ptp(by_ratio.iloc[:half].mean(0)):.2f} px")
+print(f"range of distance over ratios: deeper half {np.ptp(by_ratio.iloc[half:].mean(axis=0)):.2f} px, "
+      f"shallower half {np.ptp(by_ratio.iloc[:half].mean(axis=0)):.2f} px")
 
 # %% [markdown]
 # ## Table 3 and Fig A.1: autoencoders without masking, predicting larger blocks

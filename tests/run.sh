@@ -13,4 +13,4 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; }
   fi
 fi
-exec .venv/bin/python -m pytest -q "$@"
+exec .venv/bin/python -m pytest -q --durations=8 "$@"

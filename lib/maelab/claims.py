@@ -49,6 +49,21 @@ class Claim:
         self.ci = None if self.ci is None else (float(self.ci[0]), float(self.ci[1]))
         self.seeds = int(self.seeds)
 
+    def _repr_markdown_(self) -> str:
+        """How a notebook shows the claim: verdict, statement, numbers."""
+        ci = "" if self.ci is None else f", 95% CI [{format_value(self.ci[0])}, {format_value(self.ci[1])}]"
+        return (f"**{self.verdict}** (`{self.id}`): {self.statement}  \n"
+                f"ours {format_value(self.ours)}, paper {format_value(self.paper)}{ci}; {self.evidence}")
+
+
+def format_value(value: object) -> str:
+    """A number to 4 significant digits, None as a dash, anything else as text."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
 
 @dataclass
 class Headline:

@@ -20,9 +20,9 @@ def scale_note(p: Profile) -> str:
     return (
         f"Profile `{p.name}` ({p.description}) Seeds run: {list(p.seeds)}; the notebooks read seed {p.seeds[0]}. Data: {p.data.name} at {p.data.img_size}px. "
         f"Encoder ViT {e.embed_dim}-d x {e.depth} blocks, {e.num_heads} heads, patch {e.patch_size} "
-        f"({e.num_patches} tokens); decoder {d.dim}-d x {d.depth}. Pretraining: {p.pretrain.epochs:g} epochs "
-        f"(~{images:,} images, batch {p.pretrain.batch_size}, blr {p.pretrain.blr:g}). Finetuning: {p.finetune.epochs:g} "
-        f"epochs on {len_of(p.finetune_data):,} images (~{ft_images:,} seen). Linear probe on "
+        f"({e.num_patches} tokens); decoder {d.dim}-d x {d.depth}. Pretraining: {_epochs(p.pretrain.epochs)} "
+        f"(~{images:,} images, batch {p.pretrain.batch_size}, blr {p.pretrain.blr:g}). Finetuning: {_epochs(p.finetune.epochs)} "
+        f"on {len_of(p.finetune_data):,} images (~{ft_images:,} seen). Linear probe on "
         f"{len_of(p.probe_data):,} images. Accuracies on {f'{p.data.test_subset:,} test images' if p.data.test_subset else 'the full test set'}."
     )
 
@@ -32,3 +32,7 @@ def scale_tag(p: Profile) -> str:
     e = p.encoder
     return (f"{p.name}: {p.data.name} {p.data.img_size}px, ViT {e.embed_dim}x{e.depth} p{e.patch_size}, "
             f"{p.pretrain.epochs:g} ep pretrain, 1 seed")
+
+
+def _epochs(n: float) -> str:
+    return f"{n:g} epoch" + ("" if n == 1 else "s")

@@ -16,7 +16,7 @@ from typing import Sequence
 import nbformat
 from nbconvert import HTMLExporter
 
-from maelab.claims import VERDICTS, save_json
+from maelab.claims import VERDICTS, format_value, save_json
 
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 INDEX_COLUMNS = ("Paper", "Section", "Status", "Duration", "Parameters", "Headline numbers", "")
@@ -66,15 +66,6 @@ def _read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _fmt(value: object) -> str:
-    """A number to 4 significant digits, None as a dash, anything else as text."""
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def _section_row(name: str, section: dict, nb_dir: Path, report_dir: Path) -> dict:
     """Everything the index shows about one notebook."""
     ipynb = nb_dir / f"{name}.ipynb"
@@ -102,8 +93,8 @@ def _td(content: str, cls: str = "") -> str:
 def _index_row(row: dict) -> str:
     params = ", ".join(f"{k}={v!r}" for k, v in row["parameters"].items() if k not in HIDDEN_PARAMETERS)
     headlines = "".join(
-        f"<li>{escape(h['quantity'])}: <b>{escape(_fmt(h['ours']))}</b> "
-        f"<span class='muted'>vs paper {escape(_fmt(h['paper']))}</span> {escape(h.get('unit', ''))}</li>"
+        f"<li>{escape(h['quantity'])}: <b>{escape(format_value(h['ours']))}</b> "
+        f"<span class='muted'>vs paper {escape(format_value(h['paper']))}</span> {escape(h.get('unit', ''))}</li>"
         for h in row["headlines"]
     )
     duration = "—" if row["duration_s"] is None else f"{row['duration_s']:.1f} s"
@@ -120,12 +111,12 @@ def _index_row(row: dict) -> str:
 
 
 def _ledger_row(claim: dict) -> str:
-    ci = "—" if claim.get("ci") is None else f"[{_fmt(claim['ci'][0])}, {_fmt(claim['ci'][1])}]"
+    ci = "—" if claim.get("ci") is None else f"[{format_value(claim['ci'][0])}, {format_value(claim['ci'][1])}]"
     cells = [
         _td(escape(claim["notebook"])),
         _td(f"<b>{escape(claim['id'])}</b> {escape(claim['statement'])}"),
-        _td(escape(_fmt(claim.get("ours")))),
-        _td(escape(_fmt(claim.get("paper")))),
+        _td(escape(format_value(claim.get("ours")))),
+        _td(escape(format_value(claim.get("paper")))),
         _td(escape(claim["verdict"]), cls=claim["verdict"]),
         _td(escape(ci)),
         _td(escape(str(claim.get("seeds", "")))),

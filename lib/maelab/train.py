@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .checkpoint import atomic_save, load, rng_state, set_rng_state
 from .data import ImageTensors, epoch_batches, iterate
