@@ -7,7 +7,7 @@ import pytest
 
 from maelab.config import load_profile
 from maelab.jobs import RunConflict, run_dir
-from maelab.launch import launch, summarize, waves
+from maelab.launch import launch, resolve_cluster, summarize, waves
 from maelab.registry import all_runs
 
 pytestmark = pytest.mark.slow
@@ -62,3 +62,22 @@ def test_dry_run_submits_nothing(profile, tmp_path, capsys):
     assert [o.status for o in outcomes] == ["planned", "planned"]
     assert "wave 1 (local, 1 runs): mae_r0.75_ft[finetune]" in capsys.readouterr().out
     assert not (tmp_path / "smoke").exists()
+
+
+@pytest.mark.parametrize("sinfo_exit, expected", [(0, "slurm"), (1, "local")])
+def test_auto_cluster_needs_a_controller_that_answers(tmp_path, monkeypatch, sinfo_exit, expected):
+    for tool, code in (("sbatch", 0), ("sinfo", sinfo_exit)):  # Slurm's client packages without a slurm.conf: sinfo fails
+        exe = tmp_path / tool
+        exe.write_text(f"#!/bin/sh\nexit {code}\n")
+        exe.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert resolve_cluster("auto") == expected
+    with pytest.raises(ValueError, match="choose one of"):
+        resolve_cluster("kubernetes")
+
+
+def test_notebooks_reading_an_unfinished_run_get_the_command_that_makes_it(profile, tmp_path):
+    from maelab.analysis import results_table
+
+    with pytest.raises(FileNotFoundError, match="--profile smoke --only runs"):
+        results_table(tmp_path, profile, ["scratch_ft"])

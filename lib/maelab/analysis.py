@@ -133,12 +133,8 @@ def validation_images(p: Profile, n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def results_table(results_dir: Path, p: Profile, names: list[str]) -> pd.DataFrame:
-    """result.json of each finished run as a row (missing runs give NaN rows)."""
-    rows = []
-    for name in names:
-        d = run_dir(results_dir, p.name, name)
-        rows.append({"run": name, **(read_result(d) if (d / "DONE").exists() else {})})
-    return pd.DataFrame(rows).set_index("run")
+    """result.json of each run as a row; an unfinished run is an error naming the command that makes it."""
+    return pd.DataFrame([{"run": name, **read_result(_require_done(results_dir, p, name))} for name in names]).set_index("run")
 
 
 def metrics_log(results_dir: Path, p: Profile, name: str) -> pd.DataFrame:

@@ -7,6 +7,7 @@ job does not stop the others: its dependents are blocked and the summary names i
 """
 
 import shutil
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +29,20 @@ class Outcome:
 
 
 def resolve_cluster(cluster: str) -> str:
+    """`auto` is slurm when `sbatch` is on PATH and its controller answers (`sinfo`), else local."""
     if cluster not in CLUSTERS:
         raise ValueError(f"unknown cluster {cluster!r}; choose one of {CLUSTERS}")
     if cluster == "auto":
-        return "slurm" if shutil.which("sbatch") else "local"
+        return "slurm" if shutil.which("sbatch") and slurm_reachable() else "local"
     return cluster
+
+
+def slurm_reachable(timeout_s: float = 20) -> bool:
+    """Whether a SLURM controller answers; Slurm's client packages alone (no slurm.conf) do not make a cluster."""
+    try:
+        return subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, timeout=timeout_s).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def waves(runs: list[Run]) -> list[list[Run]]:
@@ -86,6 +96,7 @@ def launch(runs: list[Run], p: Profile, results_dir: Path, cluster: str = "auto"
     """Execute every run that is not done, in dependency order; returns one Outcome per pending run."""
     results_dir = Path(results_dir).resolve()
     cluster = resolve_cluster(cluster)
+    print(f"cluster: {cluster}", flush=True)
     todo = pending(runs, results_dir, p.name)
     plan = waves(todo)
     if dry_run:
