@@ -72,6 +72,19 @@ def _read_proc(pid: int, name: str) -> bytes:
         return b""
 
 
+def _with_subtrees(roots: set[int], parents: dict[int, int]) -> set[int]:
+    """``roots`` and every process below them, given each pid's parent (chains longer than 64 are not followed)."""
+    found = set(roots)
+    for pid in parents:
+        chain, p = [], pid
+        while p > 1 and p not in found and p not in chain and len(chain) < 64:
+            chain.append(p)
+            p = parents.get(p, 0)
+        if p in found:
+            found.update(chain)
+    return found
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -533,23 +546,8 @@ PartitionName={self.partition} Nodes={self.hostname} Default=YES MaxTime=UNLIMIT
         while pid > 1 and pid not in ancestors:
             ancestors.add(pid)
             pid = parents.get(pid, 0)
-        roots = {pid for pid in parents if pid not in ancestors and self._ours(pid)}
-        found = set(roots)
-        for pid in parents:
-            chain, p = [], pid
-            while p > 1 and p not in found and p not in chain and len(chain) < 64:
-                chain.append(p)
-                p = parents.get(p, 0)
-            if p in found:
-                found.update(chain)
-        spared = set(spare)
-        for pid in parents:
-            chain, p = [], pid
-            while p > 1 and p not in spared and p not in chain and len(chain) < 64:
-                chain.append(p)
-                p = parents.get(p, 0)
-            if p in spared:
-                spared.update(chain)
+        found = _with_subtrees({pid for pid in parents if pid not in ancestors and self._ours(pid)}, parents)
+        spared = _with_subtrees(set(spare), parents)
         return sorted(p for p in found - ancestors - spared if _pid_alive(p))
 
     def _signal(self, pid: int, sig: int, checked: bool = False) -> None:
