@@ -57,7 +57,7 @@ fi
 [ -x "$PY" ] || { echo "no virtualenv at $VENV: run with --only setup first" >&2; exit 2; }
 
 if has data && [ -z "$DATA_ROOT" ]; then
-  dataset=$("$PY" -c "from maelab.config import load_profile; print(load_profile('$PROFILE').data.name)")
+  dataset=$("$PY" -c "from maelab.pipeline.config import load_profile; print(load_profile('$PROFILE').data.name)")
   if [ "$dataset" = fashion_mnist ] && [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       echo "== data: installing Debian package dataset-fashion-mnist"

@@ -14,11 +14,11 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from maelab.config import load_profile
-from maelab.data import mae_augment
-from maelab.jobs import LCMAESpec, build_pretrain_model
-from maelab.lcmae import LCMAELosses
-from maelab.registry import pretrain
+from maelab.pipeline.config import load_profile
+from maelab.data.datasets import mae_augment
+from maelab.pipeline.jobs import LCMAESpec, build_pretrain_model
+from maelab.models.lcmae import LCMAELosses
+from maelab.pipeline.registry import pretrain
 
 
 def main() -> None:

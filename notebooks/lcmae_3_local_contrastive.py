@@ -24,11 +24,12 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from maelab import analysis, figures
-from maelab.claims import Summary, summary_path, verdict_from_ci
-from maelab.config import load_profile
-from maelab.jobs import COLLAPSE_THRESHOLD
-from maelab.lcmae import TABLE1
+from maelab.evaluation import analysis
+from maelab.evaluation import figures
+from maelab.evaluation.claims import Summary, summary_path, verdict_from_ci
+from maelab.pipeline.config import load_profile
+from maelab.pipeline.jobs import COLLAPSE_THRESHOLD
+from maelab.models.lcmae import TABLE1
 
 p = load_profile(profile, overrides)
 figures.setup()

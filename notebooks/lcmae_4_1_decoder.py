@@ -29,9 +29,10 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from maelab import analysis, figures
-from maelab.claims import Summary, bootstrap_ci, summary_path, verdict_from_ci
-from maelab.config import load_profile
+from maelab.evaluation import analysis
+from maelab.evaluation import figures
+from maelab.evaluation.claims import Summary, bootstrap_ci, summary_path, verdict_from_ci
+from maelab.pipeline.config import load_profile
 
 p = load_profile(profile, overrides)
 figures.setup()

@@ -31,10 +31,11 @@ import seaborn as sns
 from IPython.display import Markdown, display
 from scipy.stats import spearmanr
 
-from maelab import analysis, figures
-from maelab.claims import Summary, bootstrap_ci, summary_path, verdict_equivalent, verdict_from_ci, verdict_spearman
-from maelab.config import load_profile
-from maelab.registry import ratio_name
+from maelab.evaluation import analysis
+from maelab.evaluation import figures
+from maelab.evaluation.claims import Summary, bootstrap_ci, summary_path, verdict_equivalent, verdict_from_ci, verdict_spearman
+from maelab.pipeline.config import load_profile
+from maelab.pipeline.registry import ratio_name
 
 p = load_profile(profile, overrides)
 figures.setup()

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from maelab import claims
-from maelab.claims import (
+from maelab.evaluation import claims
+from maelab.evaluation.claims import (
     Claim,
     Summary,
     accuracy_ci,
@@ -141,7 +141,7 @@ def test_summary_save_is_atomic(tmp_path, monkeypatch):
 
 
 def test_verdict_equivalent_cases():
-    from maelab.claims import verdict_equivalent
+    from maelab.evaluation.claims import verdict_equivalent
 
     assert verdict_equivalent((-0.3, 0.4), 0.5)[0] == "reproduced"
     assert verdict_equivalent((0.6, 1.2), 0.5)[0] == "not reproduced"

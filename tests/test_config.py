@@ -1,6 +1,6 @@
 import pytest
 
-from maelab.config import ConfigError, available_profiles, config_hash, load_profile, parse_override
+from maelab.pipeline.config import ConfigError, available_profiles, config_hash, load_profile, parse_override
 
 
 @pytest.mark.parametrize("name", ["smoke", "mini", "small", "paper"])

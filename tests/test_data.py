@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from maelab.data import (DataConfig, DatasetNotFound, ImageTensors, epoch_batches, load_dataset,
+from maelab.data.datasets import (DataConfig, DatasetNotFound, ImageTensors, epoch_batches, load_dataset,
                          load_fashion_mnist, pad_to, random_hflip, random_resized_crop, stratified_subset)
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")

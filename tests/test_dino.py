@@ -1,4 +1,4 @@
-"""Tests for maelab.dino: augmentation against torchvision, loss and EMAs against the paper's formulas, a tiny run."""
+"""Tests for maelab.models.dino: augmentation against torchvision, loss and EMAs against the paper's formulas, a tiny run."""
 
 import math
 
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
-from maelab.dino import (
+from maelab.models.dino import (
     DINO,
     DINOConfig,
     adjust_brightness,
@@ -21,7 +21,7 @@ from maelab.dino import (
     teacher_momentum_at,
     teacher_temp_at,
 )
-from maelab.vit import ViTConfig
+from maelab.models.vit import ViTConfig
 
 TINY = ViTConfig(img_size=28, patch_size=4, in_chans=1, embed_dim=32, depth=2, num_heads=2)
 TINY_DINO = DINOConfig(out_dim=64, head_hidden_dim=64, head_bottleneck_dim=16, local_crops_number=2, local_crop_size=12)

@@ -2,9 +2,9 @@ import math
 
 import torch
 
-from maelab.lcmae import LCMAE, LCMAELosses, eq2_sides, eq4_sides
-from maelab.losses import cross_view_loss, in_view_loss, normalized_std, reconstruction_loss
-from maelab.mae import MaskedAutoencoder
+from maelab.models.lcmae import LCMAE, LCMAELosses, eq2_sides, eq4_sides
+from maelab.models.losses import cross_view_loss, in_view_loss, normalized_std, reconstruction_loss
+from maelab.models.mae import MaskedAutoencoder
 
 
 def test_reconstruction_loss_only_on_removed_tokens():

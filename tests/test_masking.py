@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from maelab.masking import no_masking, random_masking
+from maelab.models.masking import no_masking, random_masking
 
 
 @pytest.mark.parametrize("ratio", [0.1, 0.25, 0.5, 0.75, 0.9])

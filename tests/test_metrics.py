@@ -1,4 +1,4 @@
-"""Tests for maelab.metrics against hand-computed values and independent implementations (numpy, scikit-image)."""
+"""Tests for maelab.evaluation.metrics against hand-computed values and independent implementations (numpy, scikit-image)."""
 
 import math
 
@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from maelab.metrics import (
+from maelab.evaluation.metrics import (
     attention_distance,
     image_quality,
     patch_center_distances,
@@ -252,7 +252,7 @@ def test_svd_component_distance_matches_materialised_numpy() -> None:
 
 
 def test_per_image_values_average_to_eq7_and_eq8():
-    from maelab.metrics import s_attn_per_image, s_sim_per_image
+    from maelab.evaluation.metrics import s_attn_per_image, s_sim_per_image
 
     torch.manual_seed(0)
     maps = torch.rand(5, 3, 2, 7)

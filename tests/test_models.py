@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from maelab.decoders import DecoderConfig, gaussian_kernel
-from maelab.mae import MAEConfig, MaskedAutoencoder
-from maelab.vit import ViTConfig, ViTEncoder, attention_modules, capture_attention
+from maelab.models.decoders import DecoderConfig, gaussian_kernel
+from maelab.models.mae import MAEConfig, MaskedAutoencoder
+from maelab.models.vit import ViTConfig, ViTEncoder, attention_modules, capture_attention
 
 
 @pytest.mark.parametrize("kind", ["transformer", "weighted_average", "conv"])

@@ -6,9 +6,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from maelab import notebooks
-from maelab.claims import Summary, summary_path
-from maelab.notebooks import _literal, ensure_kernel, execute, parameters_of
+from maelab.pipeline import notebooks
+from maelab.evaluation.claims import Summary, summary_path
+from maelab.pipeline.notebooks import _literal, ensure_kernel, execute, parameters_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 OK, FAILS = FIXTURES / "ok.py", FIXTURES / "fails.py"
@@ -93,7 +93,7 @@ def test_execute_failing_notebook_keeps_partial_output(tmp_path):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "maelab.notebooks", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "maelab.pipeline.notebooks", *args], capture_output=True, text=True)
 
 
 @pytest.mark.notebooks

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 from maelab.__main__ import paper_notebooks
-from maelab.claims import VERDICTS, Summary, summary_path
-from maelab.config import load_profile
-from maelab.launch import launch
-from maelab.notebooks import execute, parameters_of
-from maelab.registry import PAPERS, all_runs
+from maelab.evaluation.claims import VERDICTS, Summary, summary_path
+from maelab.pipeline.config import load_profile
+from maelab.pipeline.launch import launch
+from maelab.pipeline.notebooks import execute, parameters_of
+from maelab.pipeline.registry import PAPERS, all_runs
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 NOTEBOOKS = paper_notebooks(PAPERS)

@@ -1,8 +1,8 @@
 import math
 
 
-from maelab.mae import MaskedAutoencoder
-from maelab.optim import OptimConfig, layer_id, lr_at, param_groups
+from maelab.models.mae import MaskedAutoencoder
+from maelab.training.optim import OptimConfig, layer_id, lr_at, param_groups
 
 
 def test_lr_scaling_rule():

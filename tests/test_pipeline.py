@@ -5,10 +5,10 @@ from dataclasses import replace
 
 import pytest
 
-from maelab.config import load_profile
-from maelab.jobs import RunConflict, run_dir
-from maelab.launch import launch, resolve_cluster, summarize, waves
-from maelab.registry import all_runs
+from maelab.pipeline.config import load_profile
+from maelab.pipeline.jobs import RunConflict, run_dir
+from maelab.pipeline.launch import launch, resolve_cluster, summarize, waves
+from maelab.pipeline.registry import all_runs
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def test_auto_cluster_needs_a_controller_that_answers(tmp_path, monkeypatch, sin
 
 
 def test_notebooks_reading_an_unfinished_run_get_the_command_that_makes_it(profile, tmp_path):
-    from maelab.analysis import results_table
+    from maelab.evaluation.analysis import results_table
 
     with pytest.raises(FileNotFoundError, match="--profile smoke --only runs"):
         results_table(tmp_path, profile, ["scratch_ft"])

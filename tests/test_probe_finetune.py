@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from maelab.data import ImageTensors
-from maelab.finetune import FinetuneConfig, FinetuneObjective, ViTClassifier, random_erasing
-from maelab.probe import ProbeConfig, ProbeModel, cache_inputs
-from maelab.vit import ViTConfig, ViTEncoder
+from maelab.data.datasets import ImageTensors
+from maelab.training.finetune import FinetuneConfig, FinetuneObjective, ViTClassifier, random_erasing
+from maelab.training.probe import ProbeConfig, ProbeModel, cache_inputs
+from maelab.models.vit import ViTConfig, ViTEncoder
 
 ENC = ViTConfig(img_size=16, patch_size=4, in_chans=1, embed_dim=32, depth=2, num_heads=2)
 
@@ -20,7 +20,7 @@ def test_cached_inputs_give_the_same_outputs_as_images(tune):
     model = ProbeModel(ViTEncoder(ENC), 3, ProbeConfig(tune=tune)).eval()
     ds = images()
     cached = cache_inputs(model, ds, "fashion_mnist", batch_size=10)
-    from maelab.data import normalize
+    from maelab.data.datasets import normalize
 
     assert torch.allclose(model(cached.images), model(normalize(ds.images, "fashion_mnist")), atol=1e-5)
     assert cached.images.dim() == (3 if tune == "last_qkv" else 2)

@@ -1,8 +1,8 @@
 import pytest
 
-from maelab.config import load_profile
-from maelab.lcmae import TABLE1
-from maelab.registry import all_runs
+from maelab.pipeline.config import load_profile
+from maelab.models.lcmae import TABLE1
+from maelab.pipeline.registry import all_runs
 
 
 @pytest.mark.parametrize("name", ["smoke", "mini", "small", "paper"])

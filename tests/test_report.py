@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from maelab.notebooks import run_all
-from maelab.report import _ledger_row, build_report
+from maelab.pipeline.notebooks import run_all
+from maelab.pipeline.report import _ledger_row, build_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "notebooks"
 SECTIONS = [

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from maelab.targets import block_targets, normalize_targets, patchify, unpatchify
+from maelab.models.targets import block_targets, normalize_targets, patchify, unpatchify
 
 
 def test_unpatchify_inverts_patchify():

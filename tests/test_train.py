@@ -6,11 +6,11 @@ import socket
 import torch
 import torch.multiprocessing as mp
 
-from maelab.data import ImageTensors, mae_augment, normalize
-from maelab.distributed import DistEnv
-from maelab.mae import MaskedAutoencoder
-from maelab.optim import OptimConfig
-from maelab.train import train
+from maelab.data.datasets import ImageTensors, mae_augment, normalize
+from maelab.training.distributed import DistEnv
+from maelab.models.mae import MaskedAutoencoder
+from maelab.training.optim import OptimConfig
+from maelab.training.train import train
 
 
 def toy_data(n=96):
@@ -57,7 +57,7 @@ def ae_objective(model, x, y, gen):
 def _ddp_worker(rank, world, port, cfg_model, out_dir):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    from maelab.distributed import init_distributed
+    from maelab.training.distributed import init_distributed
 
     env = init_distributed("cpu")
     torch.manual_seed(123)

@@ -10,9 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import ConfigError, available_profiles, load_profile
-from .jobs import RunConflict, run_dir, run_state
-from .registry import PAPERS, all_runs
+from .pipeline.config import ConfigError, available_profiles, load_profile
+from .pipeline.jobs import RunConflict, run_dir, run_state
+from .pipeline.registry import PAPERS, all_runs
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{run_state(run_dir(args.results_dir, profile.name, r.name), r):7s} {r.kind:9s} {r.name}")
             return 0
         if args.stage == "runs":
-            from .launch import launch, summarize
+            from .pipeline.launch import launch, summarize
 
             outcomes = launch(runs, profile, args.results_dir, args.cluster, args.dry_run)
             print(summarize(outcomes) if not args.dry_run else f"{len(outcomes)} runs to do")
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.stage == "notebooks":
-        from .notebooks import execute
+        from .pipeline.notebooks import execute
 
         failed = 0
         for nb in paper_notebooks(papers):
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{res.status}] {nb.name} ({res.duration_s:.0f} s) -> {res.output}" + (f"\n  {res.error}" if res.error else ""), flush=True)
             failed += res.status != "ok"
         return int(failed > 0)
-    from .report import build_report
+    from .pipeline.report import build_report
 
     sections = [{"name": nb.stem, "paper": nb.stem.split("_", 1)[0], "title": nb.stem} for nb in paper_notebooks(PAPERS)]
     index = build_report(args.results_dir, profile.name, args.keep_code, sections, profile.description)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from maelab.config import load_profile
-from maelab.jobs import run_dir
-from maelab.launch import launch
-from maelab.registry import all_runs
+from maelab.pipeline.config import load_profile
+from maelab.pipeline.jobs import run_dir
+from maelab.pipeline.launch import launch
+from maelab.pipeline.registry import all_runs
 
 pytestmark = pytest.mark.slurm
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ import piq
 import torch
 import torch.nn.functional as F
 
-from maelab.losses import cosine_matrix
+from maelab.models.losses import cosine_matrix
 
 # piq.ssim uses an 11x11 Gaussian window without padding, so smaller images raise inside piq.
 _SSIM_MIN_SIZE = 11

@@ -14,13 +14,13 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import DataConfig
-from .decoders import DecoderConfig
-from .dino import DINOConfig
-from .finetune import FinetuneConfig
-from .optim import OptimConfig
-from .probe import ProbeConfig
-from .vit import ViTConfig
+from ..data.datasets import DataConfig
+from ..models.decoders import DecoderConfig
+from ..models.dino import DINOConfig
+from ..training.finetune import FinetuneConfig
+from ..training.optim import OptimConfig
+from ..training.probe import ProbeConfig
+from ..models.vit import ViTConfig
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 

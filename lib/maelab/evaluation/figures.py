@@ -3,8 +3,8 @@
 import matplotlib.pyplot as plt
 import seaborn as sns
 
-from .config import Profile
-from .registry import len_of
+from ..pipeline.config import Profile
+from ..pipeline.registry import len_of
 
 
 def setup() -> None:

@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from .checkpoint import atomic_save, load, rng_state, set_rng_state
-from .data import ImageTensors, epoch_batches, iterate
+from ..data.datasets import ImageTensors, epoch_batches, iterate
 from .distributed import DistEnv, all_reduce_mean
 from .optim import OptimConfig, build_optimizer, lr_at, param_groups, set_lr
 

@@ -16,16 +16,16 @@ import torch
 import torch.nn as nn
 
 from .claims import bootstrap_ci
-from .config import Profile
-from .data import load_dataset, normalize, stratified_subset
-from .jobs import Run, build_pretrain_model, read_result, run_dir
-from .lcmae import LCMAE, eq2_sides, eq4_sides
-from .losses import normalized_std
-from .mae import MaskedAutoencoder
-from .masking import unit_grid
+from ..pipeline.config import Profile
+from ..data.datasets import load_dataset, normalize, stratified_subset
+from ..pipeline.jobs import Run, build_pretrain_model, read_result, run_dir
+from ..models.lcmae import LCMAE, eq2_sides, eq4_sides
+from ..models.losses import normalized_std
+from ..models.mae import MaskedAutoencoder
+from ..models.masking import unit_grid
 from .metrics import attention_distance, patch_center_distances, s_attn_per_image, s_sim_per_image, similarity_weights
-from .registry import all_runs
-from .vit import ViTConfig, ViTEncoder, attention_modules, capture_attention
+from ..pipeline.registry import all_runs
+from ..models.vit import ViTConfig, ViTEncoder, attention_modules, capture_attention
 
 
 def cached(path: Path, compute: Callable[[], dict[str, np.ndarray]], **key) -> dict[str, np.ndarray]:

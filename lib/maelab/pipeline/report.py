@@ -16,7 +16,7 @@ from typing import Sequence
 import nbformat
 from nbconvert import HTMLExporter
 
-from maelab.claims import VERDICTS, format_value, save_json
+from maelab.evaluation.claims import VERDICTS, format_value, save_json
 
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 INDEX_COLUMNS = ("Paper", "Section", "Status", "Duration", "Parameters", "Headline numbers", "")
@@ -180,7 +180,7 @@ def build_report(
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: build the report of one profile and print the index path."""
     parser = argparse.ArgumentParser(
-        prog="python -m maelab.report",
+        prog="python -m maelab.pipeline.report",
         description="Render results/<profile>/notebooks/*.ipynb to results/<profile>/report/ "
         "(one page per notebook, index.html with the claims ledger, ledger.json).",
     )

@@ -15,8 +15,8 @@ import torch
 import torch.nn as nn
 from timm.layers import trunc_normal_
 
-from .data import ImageTensors, iterate, mae_augment, normalize
-from .vit import ViTEncoder
+from ..data.datasets import ImageTensors, iterate, mae_augment, normalize
+from ..models.vit import ViTEncoder
 
 HEADS = ("bn_linear", "linear")
 TUNES = ("none", "last_qkv")

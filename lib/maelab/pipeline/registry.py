@@ -8,12 +8,12 @@ name. Seeds beyond the first get a `_s<seed>` suffix. `_ft` = finetuned, `_lp` =
 from dataclasses import replace
 
 from .config import Profile
-from .decoders import DecoderConfig
+from ..models.decoders import DecoderConfig
 from .jobs import DinoSpec, FinetuneSpec, LCMAESpec, PretrainSpec, ProbeSpec, Run
-from .lcmae import TABLE1
-from .mae import MAEConfig
-from .optim import OptimConfig
-from .probe import ProbeConfig
+from ..models.lcmae import TABLE1
+from ..models.mae import MAEConfig
+from ..training.optim import OptimConfig
+from ..training.probe import ProbeConfig
 
 PAPERS = ("lcmae", "hlvm", "tlcl")
 

@@ -24,7 +24,7 @@ from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from papermill.exceptions import PapermillExecutionError
 
-from maelab.claims import save_json, summary_path
+from maelab.evaluation.claims import save_json, summary_path
 
 KERNEL = "python3"
 INJECTED = ("profile", "results_dir")  # always set by `execute`, never through `parameters`
@@ -175,11 +175,11 @@ def _literal(text: str) -> object:
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: rerun one notebook with new parameters. Exit 0 ok, 1 notebook failed, 2 bad parameters."""
     parser = argparse.ArgumentParser(
-        prog="python -m maelab.notebooks",
+        prog="python -m maelab.pipeline.notebooks",
         description="Rerun ONE paper notebook with new parameters (papermill). Writes "
         "<results-dir>/<profile>/notebooks/<name>.ipynb and <name>.status.json; then rebuild the report "
-        "with python -m maelab.report. Exit code: 0 ok, 1 the notebook failed, 2 bad parameters.",
-        epilog='example: python -m maelab.notebooks notebooks/lcmae_3_local_contrastive.py --profile smoke '
+        "with python -m maelab.pipeline.report. Exit code: 0 ok, 1 the notebook failed, 2 bad parameters.",
+        epilog='example: python -m maelab.pipeline.notebooks notebooks/lcmae_3_local_contrastive.py --profile smoke '
         '--results-dir results -p seeds "[0,1]"',
     )
     parser.add_argument("notebook", type=Path, help="Jupytext notebook (.py, percent format)")

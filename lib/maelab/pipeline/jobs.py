@@ -16,19 +16,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import atomic_save
-from .claims import save_json
+from ..training.checkpoint import atomic_save
+from ..evaluation.claims import save_json
 from .config import RuntimeConfig, config_hash, identity
-from .data import NUM_CLASSES, DataConfig, load_dataset, mae_augment
-from .dino import DINO, DINOConfig
-from .distributed import DistEnv, init_distributed
-from .finetune import FinetuneConfig, FinetuneObjective, ViTClassifier, predict
-from .lcmae import LCMAE, LCMAELosses
-from .mae import MAEConfig, MaskedAutoencoder
-from .optim import OptimConfig, param_groups
-from .probe import ProbeConfig, ProbeModel, cache_inputs, probe_objective
-from .train import train
-from .vit import ViTConfig, ViTEncoder
+from ..data.datasets import NUM_CLASSES, DataConfig, load_dataset, mae_augment
+from ..models.dino import DINO, DINOConfig
+from ..training.distributed import DistEnv, init_distributed
+from ..training.finetune import FinetuneConfig, FinetuneObjective, ViTClassifier, predict
+from ..models.lcmae import LCMAE, LCMAELosses
+from ..models.mae import MAEConfig, MaskedAutoencoder
+from ..training.optim import OptimConfig, param_groups
+from ..training.probe import ProbeConfig, ProbeModel, cache_inputs, probe_objective
+from ..training.train import train
+from ..models.vit import ViTConfig, ViTEncoder
 
 # normalized_std of the LC-MAE projector output v at the end of pretraining: ~1 when spread, 0 when every output
 # is the same vector. A collapsed run is still finetuned: whether its *encoder* learned is part of the evidence.

@@ -1,0 +1,1 @@
+"""Datasets: the data table (roots, statistics, classes, splits), loaders and tensor-side augmentation."""

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, claims and verdicts, figures, and generic measurements on finished runs."""

@@ -1,0 +1,1 @@
+"""Training: optimisers and schedules, the one training loop, finetuning, probes, checkpoints, DDP."""
