@@ -15,10 +15,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from maelab.pipeline.config import load_profile
-from maelab.data.datasets import mae_augment
-from maelab.pipeline.jobs import LCMAESpec, build_pretrain_model
+from maelab.pipeline.runs import LCMAESpec, pretraining_model
 from maelab.models.lcmae import LCMAELosses
-from maelab.pipeline.registry import pretrain
+from maelab.pipeline.builders import pretrain
 
 
 def main() -> None:
@@ -36,7 +35,7 @@ def main() -> None:
     lcmae = LCMAESpec(LCMAELosses(), p.lcmae.projector_dim) if args.kind == "lcmae" else None
     extra = {"mask_ratio": 0.0, "target_block": p.encoder.patch_size} if args.kind == "ae" else {}
     spec = pretrain(p, 0, lcmae=lcmae, **extra)
-    model = build_pretrain_model(spec).to(args.device)
+    model = pretraining_model(spec).to(args.device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     B = args.batch_size or p.pretrain.batch_size
     e = p.encoder
@@ -45,8 +44,7 @@ def main() -> None:
 
     def step() -> None:
         with torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16, enabled=amp):
-            out = model(mae_augment(x, p.data.name))
-            loss = out[0] if isinstance(out, tuple) else out.loss
+            loss, _ = model(x)
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)

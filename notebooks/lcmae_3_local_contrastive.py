@@ -28,8 +28,8 @@ from maelab.evaluation import analysis
 from maelab.evaluation import figures
 from maelab.evaluation.claims import Summary, summary_path, verdict_from_ci
 from maelab.pipeline.config import load_profile
-from maelab.pipeline.jobs import COLLAPSE_THRESHOLD
-from maelab.models.lcmae import TABLE1
+from maelab.papers import lcmae
+from maelab.papers.lcmae import COLLAPSE_THRESHOLD, TABLE1
 
 p = load_profile(profile, overrides)
 figures.setup()
@@ -52,7 +52,7 @@ display(Markdown(f"**Scale.** {figures.scale_note(p)}"))
 # (the target MAE trains on).
 
 # %%
-chk = analysis.reformulation_check(results_dir, p, "lcmae_t1_b", n_images)
+chk = lcmae.reformulation_check(results_dir, p, "lcmae_t1_b", n_images)
 rows = []
 for eq in ("eq2", "eq4"):
     lhs, rhs = chk[f"{eq}_lhs"], chk[f"{eq}_rhs"]
@@ -110,8 +110,8 @@ settings = list(TABLE1)
 pre = analysis.results_table(results_dir, p, [f"lcmae_t1_{s}" for s in settings])
 ft = analysis.results_table(results_dir, p, [f"lcmae_t1_{s}_ft" for s in settings])
 lp = analysis.results_table(results_dir, p, [f"lcmae_t1_{s}_lp" for s in settings])
-collapsed = {s for s in settings if pre.loc[f"lcmae_t1_{s}", "collapsed"]}
-spreads = analysis.collapse_spreads(results_dir, p, [f"lcmae_t1_{s}" for s in settings], n_images)
+collapsed = {s for s in settings if lcmae.collapsed(pre.loc[f"lcmae_t1_{s}", "final"])}
+spreads = lcmae.collapse_spreads(results_dir, p, [f"lcmae_t1_{s}" for s in settings], n_images)
 table1 = pd.DataFrame({
     "L_MAE": ["✓" if TABLE1[s][0].mae else "" for s in settings],
     "L_cross": ["✓" if TABLE1[s][0].cross else "" for s in settings],

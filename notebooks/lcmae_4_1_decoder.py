@@ -32,6 +32,7 @@ from IPython.display import Markdown, display
 from maelab.evaluation import analysis
 from maelab.evaluation import figures
 from maelab.evaluation.claims import Summary, bootstrap_ci, summary_path, verdict_from_ci
+from maelab.papers import lcmae
 from maelab.pipeline.config import load_profile
 
 p = load_profile(profile, overrides)
@@ -59,7 +60,7 @@ else:
     display(Markdown(f"Reference: released weights `{reference_run}` (DINO reports 78.2% linear probe on IN-1K for ViT-B/16)."))
 
 # %%
-sem = analysis.decoder_semantics(results_dir, p, mae_run, reference_run, n_images, mask_seed)
+sem = lcmae.decoder_semantics(results_dir, p, mae_run, reference_run, n_images, mask_seed)
 layers = np.arange(1, sem["s_attn_images"].shape[0] + 1)
 per_layer = pd.DataFrame({
     "layer": layers,

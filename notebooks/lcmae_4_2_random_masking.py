@@ -35,7 +35,7 @@ from maelab.evaluation import analysis
 from maelab.evaluation import figures
 from maelab.evaluation.claims import Summary, bootstrap_ci, summary_path, verdict_equivalent, verdict_from_ci, verdict_spearman
 from maelab.pipeline.config import load_profile
-from maelab.pipeline.registry import ratio_name
+from maelab.pipeline.builders import ratio_name
 
 p = load_profile(profile, overrides)
 figures.setup()

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from maelab.pipeline.config import load_profile
-from maelab.pipeline.jobs import RunConflict, run_dir
+from maelab.pipeline.runs import RunConflict, run_dir
 from maelab.pipeline.launch import launch, resolve_cluster, summarize, waves
 from maelab.pipeline.registry import all_runs
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .pipeline.config import ConfigError, available_profiles, load_profile
-from .pipeline.jobs import RunConflict, run_dir, run_state
+from .pipeline.runs import RunConflict, run_dir, run_state
 from .pipeline.registry import PAPERS, all_runs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,6 +33,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override a profile value, e.g. --set slurm.partition=gpu --set pretrain.epochs=10")
     ap.add_argument("--data-root", help="directory holding the dataset (sets data.root; not part of any run's identity)")
+    ap.add_argument("--rebuild", action="append", default=[], metavar="RUN",
+                    help="runs: retrain a finished run whose weights are not in this checkout (repeatable)")
     ap.add_argument("--keep-code", action="store_true", help="report: show code cells")
     return ap.parse_args(argv)
 
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.stage == "runs":
             from .pipeline.launch import launch, summarize
 
-            outcomes = launch(runs, profile, args.results_dir, args.cluster, args.dry_run)
+            outcomes = launch(runs, profile, args.results_dir, args.cluster, args.dry_run, rebuild=tuple(args.rebuild))
             print(summarize(outcomes) if not args.dry_run else f"{len(outcomes)} runs to do")
             return int(any(o.status in ("failed", "blocked") for o in outcomes))
     except (ConfigError, RunConflict, ValueError) as e:

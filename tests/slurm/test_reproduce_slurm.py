@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from maelab.pipeline.config import load_profile
-from maelab.pipeline.jobs import run_dir
+from maelab.pipeline.runs import run_dir
 from maelab.pipeline.launch import launch
 from maelab.pipeline.registry import all_runs
 

@@ -15,13 +15,26 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import roi_align
 
-DEFAULT_ROOTS = {"fashion_mnist": "/usr/share/datasets/fashion-mnist", "cifar10": "data/cifar10", "imagenet": "data/imagenet"}
-MEAN_STD = {
-    "fashion_mnist": ((0.2860,), (0.3530,)),
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One row of the data table: everything the package needs to know about a dataset."""
+
+    root: str  # default location; --data-root / data.root overrides it
+    mean: tuple[float, ...]  # per-channel statistics of the training split (normalisation)
+    std: tuple[float, ...]
+    num_classes: int
+    train_size: int
+    splits: tuple[str, ...] = ("train", "test")
+
+
+DATASETS = {
+    "fashion_mnist": DatasetInfo("/usr/share/datasets/fashion-mnist", (0.2860,), (0.3530,), 10, 60_000),
+    "cifar10": DatasetInfo("data/cifar10", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 10, 50_000),
+    "imagenet": DatasetInfo("data/imagenet", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 1000, 1_281_167),
 }
-NUM_CLASSES = {"fashion_mnist": 10, "cifar10": 10, "imagenet": 1000}
+NUM_CLASSES = {name: info.num_classes for name, info in DATASETS.items()}
 
 
 class DatasetNotFound(FileNotFoundError):
@@ -33,7 +46,7 @@ class DataConfig:
     """Which images, at which size. img_size larger than the native size zero-pads (black border)."""
 
     name: str = "fashion_mnist"
-    root: str = ""  # "" = DEFAULT_ROOTS[name]
+    root: str = ""  # "" = DATASETS[name].root
     img_size: int = 28
     train_subset: int = 0  # 0 = the whole training split; else a class-stratified subset
     test_subset: int = 0  # 0 = the whole test split (every reported accuracy); smoke evaluates on fewer
@@ -42,8 +55,8 @@ class DataConfig:
     num_workers: int = 8  # ImageNet folders only
 
     def __post_init__(self):
-        if self.name not in MEAN_STD:
-            raise ValueError(f"unknown dataset {self.name!r}; choose one of {sorted(MEAN_STD)}")
+        if self.name not in DATASETS:
+            raise ValueError(f"unknown dataset {self.name!r}; choose one of {sorted(DATASETS)}")
 
 
 @dataclass
@@ -73,7 +86,7 @@ def load_fashion_mnist(root: Path, train: bool) -> ImageTensors:
     if missing:
         raise DatasetNotFound(
             f"Fashion-MNIST not found: tried {missing[0]}. Fix: `sudo apt-get install dataset-fashion-mnist` "
-            f"(files land in {DEFAULT_ROOTS['fashion_mnist']}), or pass --data-root DIR holding "
+            f"(files land in {DATASETS['fashion_mnist'].root}), or pass --data-root DIR holding "
             f"{prefix}-images-idx3-ubyte.gz and {prefix}-labels-idx1-ubyte.gz"
         )
     images = torch.from_numpy(_read_idx(paths[0]).copy())[:, None]
@@ -137,7 +150,7 @@ def pad_to(images: torch.Tensor, size: int) -> torch.Tensor:
 
 def load_dataset(cfg: DataConfig, train: bool, crop: bool = True) -> ImageTensors | torch.utils.data.Dataset:
     """The split as uint8 images; crop=False keeps image folders uncropped for self-cropping objectives."""
-    root = Path(cfg.root or DEFAULT_ROOTS[cfg.name])
+    root = Path(cfg.root or DATASETS[cfg.name].root)
     if cfg.name == "imagenet":
         return imagenet_folder(root, train, cfg.img_size, crop)
     ds = load_fashion_mnist(root, train) if cfg.name == "fashion_mnist" else load_cifar10(root, train, cfg.download)
@@ -149,6 +162,11 @@ def load_dataset(cfg: DataConfig, train: bool, crop: bool = True) -> ImageTensor
         reps = -(-cfg.repeat_to // len(ds))
         ds = ImageTensors(ds.images.repeat(reps, 1, 1, 1)[: cfg.repeat_to], ds.labels.repeat(reps)[: cfg.repeat_to])
     return ds
+
+
+def images_per_epoch(cfg: DataConfig) -> int:
+    """Training images per epoch of a data config (single-image runs repeat one image this many times)."""
+    return cfg.repeat_to or cfg.train_subset or DATASETS[cfg.name].train_size
 
 
 def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> list[torch.Tensor]:
@@ -176,7 +194,8 @@ def iterate(
 def normalize(x: torch.Tensor, dataset: str) -> torch.Tensor:
     """uint8 or [0, 1] float images -> per-channel standardised float."""
     x = x.float() / 255 if x.dtype == torch.uint8 else x
-    mean, std = (torch.tensor(v, device=x.device).view(1, -1, 1, 1) for v in MEAN_STD[dataset])
+    info = DATASETS[dataset]
+    mean, std = (torch.tensor(v, device=x.device).view(1, -1, 1, 1) for v in (info.mean, info.std))
     return (x - mean) / std
 
 

@@ -15,17 +15,14 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from .claims import bootstrap_ci
-from ..pipeline.config import Profile
 from ..data.datasets import load_dataset, normalize, stratified_subset
-from ..pipeline.jobs import Run, build_pretrain_model, read_result, run_dir
-from ..models.lcmae import LCMAE, eq2_sides, eq4_sides
-from ..models.losses import normalized_std
 from ..models.mae import MaskedAutoencoder
 from ..models.masking import unit_grid
-from .metrics import attention_distance, patch_center_distances, s_attn_per_image, s_sim_per_image, similarity_weights
-from ..pipeline.registry import all_runs
 from ..models.vit import ViTConfig, ViTEncoder, attention_modules, capture_attention
+from ..pipeline.config import Profile
+from ..pipeline.runs import RunNotReady, load_encoder, load_run, read_result, run_dir
+from .claims import bootstrap_ci
+from .metrics import attention_distance
 
 
 def cached(path: Path, compute: Callable[[], dict[str, np.ndarray]], **key) -> dict[str, np.ndarray]:
@@ -33,8 +30,11 @@ def cached(path: Path, compute: Callable[[], dict[str, np.ndarray]], **key) -> d
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
     path = Path(path).with_name(f"{Path(path).stem}_{digest}.npz")
     if path.exists():
-        with np.load(path) as f:
-            return dict(f)
+        try:
+            with np.load(path) as f:
+                return dict(f)
+        except (OSError, ValueError, EOFError) as e:  # a truncated or corrupt cache is recomputed, never trusted
+            print(f"{path} is unreadable ({e}); recomputing it", flush=True)
     out = {k: np.asarray(v) for k, v in compute().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
@@ -47,26 +47,21 @@ def analysis_path(results_dir: Path, p: Profile, name: str) -> Path:
     return Path(results_dir) / p.name / "analysis" / f"{name}.npz"
 
 
-def find_run(p: Profile, name: str) -> Run:
-    runs = {r.name: r for r in all_runs(p)}
-    if name not in runs:
-        raise KeyError(f"no run {name!r} in profile {p.name}; known: {sorted(runs)}")
-    return runs[name]
+def finished_result(results_dir: Path, p: Profile, name: str) -> dict:
+    """result.json of a finished run (rebuilt from and checked against its own config)."""
+    load_run(results_dir, p.name, name)
+    return read_result(run_dir(results_dir, p.name, name))
 
 
-def _require_done(results_dir: Path, p: Profile, name: str) -> Path:
-    d = run_dir(results_dir, p.name, name)
-    if not (d / "DONE").exists():
-        raise FileNotFoundError(f"run {name} is not finished ({d}); run `./reproduce.sh --profile {p.name} --only runs` first")
-    return d
-
-
-def load_mae(results_dir: Path, p: Profile, name: str) -> MaskedAutoencoder:
-    """The MAE (for LC-MAE runs: its inner MAE) of a finished pretraining run, in eval mode."""
-    d = _require_done(results_dir, p, name)
-    model = build_pretrain_model(find_run(p, name).spec)
-    model.load_state_dict(torch.load(d / "model.pt", map_location="cpu"))
-    return (model.mae if isinstance(model, LCMAE) else model).eval()
+def predictions(results_dir: Path, p: Profile, name: str) -> dict[str, np.ndarray]:
+    """Per-image predicted and true labels of a finished finetune or probe run: {"pred": [N], "label": [N]}."""
+    load_run(results_dir, p.name, name)
+    path = run_dir(results_dir, p.name, name) / "predictions.npz"
+    try:
+        with np.load(path) as f:
+            return dict(f)
+    except (OSError, ValueError, EOFError) as e:
+        raise RunNotReady(f"{path} is missing or unreadable ({e}); delete {path.parent} and rerun its run") from e
 
 
 class TimmEncoder(nn.Module):
@@ -90,40 +85,11 @@ class TimmEncoder(nn.Module):
         return self.model.forward_features(imgs), None
 
 
-@torch.no_grad()
-def collapse_spreads(results_dir: Path, p: Profile, runs: list[str], n_images: int, seed: int = 0) -> pd.DataFrame:
-    """Where an LC-MAE run collapsed: normalised spread (losses.normalized_std, ~1 spread, 0 constant) over test
-    images of the projector output v and the decoder features h at one removed token per image (random masks),
-    and of the encoder's cls feature (unmasked). One row per run."""
-
-    def compute() -> dict[str, np.ndarray]:
-        imgs, _ = validation_images(p, n_images)
-        rows = []
-        for name in runs:
-            d = _require_done(results_dir, p, name)
-            model = build_pretrain_model(find_run(p, name).spec)
-            model.load_state_dict(torch.load(d / "model.pt", map_location="cpu"))
-            model.eval()
-            torch.manual_seed(seed)
-            out = model.mae(imgs)
-            token = out.mask.argmax(dim=1)  # first removed token of each image
-            h = out.hidden[torch.arange(len(imgs)), token]
-            rows.append([normalized_std(model.projector(h)), normalized_std(h), normalized_std(model.mae.encoder(imgs)[0][:, 0])])
-        return {"spreads": np.array(rows, dtype=float)}
-
-    spreads = cached(analysis_path(results_dir, p, "collapse_spreads"), compute, runs=runs, n=n_images, seed=seed)["spreads"]
-    return pd.DataFrame(spreads, index=pd.Index(runs, name="run"), columns=["spread of v", "spread of h", "spread of encoder cls"])
-
-
-def load_encoder(results_dir: Path, p: Profile, name: str) -> ViTEncoder | TimmEncoder:
-    """The encoder any finished run left in encoder.pt (MAE, DINO teacher, finetuned ViT), in eval mode;
-    "timm:<model>" loads released weights instead."""
+def reference_encoder(results_dir: Path, p: Profile, name: str) -> ViTEncoder | TimmEncoder:
+    """A finished run's encoder (runs.load_encoder), or released weights for "timm:<model>", in eval mode."""
     if name.startswith("timm:"):
         return TimmEncoder(name.removeprefix("timm:")).eval()
-    d = _require_done(results_dir, p, name)
-    enc = ViTEncoder(p.encoder)
-    enc.load_state_dict(torch.load(d / "encoder.pt", map_location="cpu"))
-    return enc.eval()
+    return load_encoder(results_dir, p.name, name)
 
 
 def validation_images(p: Profile, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -134,7 +100,7 @@ def validation_images(p: Profile, n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def results_table(results_dir: Path, p: Profile, names: list[str]) -> pd.DataFrame:
     """result.json of each run as a row; an unfinished run is an error naming the command that makes it."""
-    return pd.DataFrame([{"run": name, **read_result(_require_done(results_dir, p, name))} for name in names]).set_index("run")
+    return pd.DataFrame([{"run": name, **finished_result(results_dir, p, name)} for name in names]).set_index("run")
 
 
 def metrics_log(results_dir: Path, p: Profile, name: str) -> pd.DataFrame:
@@ -163,7 +129,7 @@ def paired_accuracy_delta(results_dir: Path, p: Profile, run_a: str, run_b: str)
 
     The CI covers test-set sampling only, not the variation between training seeds.
     """
-    preds = [np.load(_require_done(results_dir, p, r) / "predictions.npz") for r in (run_a, run_b)]
+    preds = [predictions(results_dir, p, r) for r in (run_a, run_b)]
     if not np.array_equal(preds[0]["label"], preds[1]["label"]):
         raise ValueError(f"{run_a} and {run_b} were evaluated on different images")
     diff = 100.0 * ((preds[0]["pred"] == preds[0]["label"]).astype(float) - (preds[1]["pred"] == preds[1]["label"]))
@@ -177,102 +143,11 @@ def fixed_mask_noise(mae: MaskedAutoencoder, seed: int) -> torch.Tensor:
     return torch.rand(1, uh * uw, generator=torch.Generator().manual_seed(seed))
 
 
-@torch.no_grad()
-def decoder_layers(mae: MaskedAutoencoder, imgs: torch.Tensor, mask_seed: int = 0) -> dict[str, torch.Tensor]:
-    """One fixed random mask for every image (LC-MAE §4.1).
-
-    Returns attn [I, layers, H, N, N] (N = 1 + L, cls first), features [I, layers, L, D] (block outputs,
-    patch tokens) and mask [L] (1 = removed).
-    """
-    noise = fixed_mask_noise(mae, mask_seed).expand(len(imgs), -1)
-    outputs: list[torch.Tensor] = []
-    hooks = [b.register_forward_hook(lambda _m, _i, out: outputs.append(out[:, 1:])) for b in mae.decoder.blocks]
-    try:
-        with capture_attention(attention_modules(mae.decoder)) as maps:
-            out = mae(imgs, noise=noise)
-    finally:
-        for h in hooks:
-            h.remove()
-    return {"attn": torch.stack(maps, 1), "features": torch.stack(outputs, 1), "mask": out.mask[0]}
-
-
-def decoder_semantics(results_dir: Path, p: Profile, mae_run: str, ref_run: str, n_images: int, mask_seed: int = 0,
-                      example_images: int = 2) -> dict[str, np.ndarray]:
-    """LC-MAE Fig 2-4 per decoder layer and image: S_attn (eq 7), S_sim (eq 8), attention distance of removed tokens.
-
-    S_attn: attention rows of the removed (query) tokens over all keys incl. cls, [k, heads, n] per image;
-    s_attn_images[l, i] = mean over j != i of cos(A_li, A_lj), whose mean over i is eq 7.
-    S_sim: W = cosine similarity of patch features; decoder block outputs vs the reference encoder's
-    normed last-layer patch tokens (DINO in the paper), over all token positions; eq 8 = mean over images.
-    decoder_distance_images: attention-weighted pixel distance from each removed query to the patch keys
-    (cls dropped, renormalised); uniform_distance is its value for attention spread evenly.
-    example_maps [images, 2 queries, layers, N]: head-averaged attention of two removed tokens.
-    """
-
-    def compute() -> dict[str, np.ndarray]:
-        mae, ref = load_mae(results_dir, p, mae_run), load_encoder(results_dir, p, ref_run)
-        imgs, labels = validation_images(p, n_images)
-        layers = decoder_layers(mae, imgs, mask_seed)
-        removed = layers["mask"].bool().nonzero().squeeze(1)
-        attn = layers["attn"][:, :, :, 1 + removed]  # queries = removed tokens: [I, layers, H, k, N]
-        s_attn_images = torch.stack([s_attn_per_image(attn[:, l]) for l in range(attn.shape[1])])  # [layers, I]
-        with torch.no_grad():
-            w_ref = similarity_weights(ref(imgs)[0][:, 1:])
-        n_layers = attn.shape[1]
-        s_sim_images = torch.stack([s_sim_per_image(w_ref, similarity_weights(layers["features"][:, l])) for l in range(n_layers)])
-        c = mae.cfg.encoder
-        dist = patch_center_distances(c.grid_size, c.patch_size)[removed]  # [k, L]
-        patch_attn = attn[..., 1:] / attn[..., 1:].sum(-1, keepdim=True)  # drop cls key, renormalise
-        dec_distance = (patch_attn * dist).sum(-1).mean(dim=(2, 3)).T  # [layers, I]
-        picks = removed[torch.linspace(0, len(removed) - 1, 2).long()]
-        example = layers["attn"][:example_images][:, :, :, 1 + picks].mean(2).transpose(1, 2)  # [E, 2, layers, N]
-        return {"s_attn_images": s_attn_images.numpy(), "s_sim_images": s_sim_images.numpy(),
-                "decoder_distance_images": dec_distance.numpy(), "uniform_distance": dist.mean().numpy(),
-                "mask": layers["mask"].numpy(), "example_maps": example.numpy(), "example_queries": picks.numpy(),
-                "example_images": imgs[:example_images].numpy(), "labels": labels.numpy()}
-
-    return cached(analysis_path(results_dir, p, f"decoder_semantics_{mae_run}"), compute, mae=mae_run, ref=ref_run,
-                  n=n_images, seed=mask_seed, examples=example_images)
-
-
 def attention_distances(results_dir: Path, p: Profile, runs: list[str], n_images: int) -> dict[str, np.ndarray]:
     """Encoder attention distance [I, layers, heads] of each run's encoder.pt, on the same validation images."""
 
     def compute() -> dict[str, np.ndarray]:
         imgs, _ = validation_images(p, n_images)
-        return {name: encoder_attention_distance(load_encoder(results_dir, p, name), imgs) for name in runs}
+        return {name: encoder_attention_distance(reference_encoder(results_dir, p, name), imgs) for name in runs}
 
     return cached(analysis_path(results_dir, p, "attention_distance"), compute, runs=runs, n=n_images)
-
-
-@torch.no_grad()
-def reformulation_check(results_dir: Path, p: Profile, mae_run: str, n_images: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """LC-MAE eq 2 and eq 4 evaluated on real decoder outputs h(x, m) for two random masks m_a, m_b.
-
-    Returns both sides of each identity at every applicable token (eq 2: removed in both masks; eq 4:
-    pairs (i, j) of tokens removed in m_a) and the size of their terms.
-    """
-
-    def compute() -> dict[str, np.ndarray]:
-        mae = load_mae(results_dir, p, mae_run)
-        imgs, _ = validation_images(p, n_images)
-        g = torch.Generator().manual_seed(seed)
-        units = fixed_mask_noise(mae, 0).shape[1]
-        out_a = mae(imgs, noise=torch.rand(len(imgs), units, generator=g))
-        out_b = mae(imgs, noise=torch.rand(len(imgs), units, generator=g))
-        h_a, h_b, x = out_a.pred, out_b.pred, out_a.target
-        both = (out_a.mask * out_b.mask).bool()
-        lhs2, rhs2 = eq2_sides(h_a, h_b, x)
-        lhs4, rhs4 = [], []
-        for b in range(len(imgs)):
-            removed = out_a.mask[b].bool().nonzero().squeeze(1)
-            i, j = removed, removed.roll(1)
-            l4, r4 = eq4_sides(h_a[b], x[b], i, j)
-            lhs4.append(l4)
-            rhs4.append(r4)
-        return {"eq2_lhs": lhs2[both].numpy(), "eq2_rhs": rhs2[both].numpy(),
-                "eq2_cross_term": ((h_a - h_b) ** 2).sum(-1)[both].numpy(),
-                "eq2_pred_error": ((h_b - x) ** 2).sum(-1)[both].numpy(),
-                "eq4_lhs": torch.cat(lhs4).numpy(), "eq4_rhs": torch.cat(rhs4).numpy()}
-
-    return cached(analysis_path(results_dir, p, f"reformulation_{mae_run}"), compute, run=mae_run, n=n_images, seed=seed)

@@ -244,6 +244,8 @@ def dino_loss(s: torch.Tensor, t: torch.Tensor, center: torch.Tensor, student_te
 class DINO(nn.Module):
     """Student (ViT + head, drop-path) trained on all crops against an EMA teacher on the 2 global crops (§3.1, Alg. 1)."""
 
+    crops_itself = True  # multi-crop happens in forward: image folders are loaded uncropped
+
     def __init__(self, encoder_cfg: ViTConfig, cfg: DINOConfig, dataset: str, drop_path_rate: float = 0.1):
         super().__init__()
         if cfg.local_crop_size % encoder_cfg.patch_size:

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from ..data.datasets import mae_augment
 from .losses import cross_view_loss, in_view_loss, normalized_std
 from .mae import MaskedAutoencoder
+from .vit import ViTEncoder
 from .targets import patchify
 
 
@@ -33,21 +35,12 @@ class LCMAELosses:
     in_view: bool = True
 
 
-# LC-MAE Table 1: setting -> (L_MAE, L_cross, L_in), and the paper's finetune accuracy on IN-1K.
-TABLE1 = {
-    "a": (LCMAELosses(True, True, True), 83.0),
-    "b": (LCMAELosses(True, False, False), 82.9),
-    "c": (LCMAELosses(False, True, False), None),  # "Collapse"
-    "d": (LCMAELosses(False, False, True), 82.2),
-    "e": (LCMAELosses(True, True, False), 83.1),
-    "f": (LCMAELosses(True, False, True), 82.8),
-    "g": (LCMAELosses(False, True, True), 82.5),
-}
-
-
 class LCMAE(nn.Module):
-    def __init__(self, mae: MaskedAutoencoder, projector_dim: int = 1024, losses: LCMAELosses = LCMAELosses()):
+    """Pretraining interface: forward(uint8 images, generator) -> (loss, logs), MAE's augmentation first."""
+
+    def __init__(self, mae: MaskedAutoencoder, dataset: str, projector_dim: int = 1024, losses: LCMAELosses = LCMAELosses()):
         super().__init__()
+        self.dataset = dataset
         if not (losses.mae or losses.cross or losses.in_view):
             raise ValueError("LC-MAE needs at least one of the losses mae, cross, in_view")
         self.mae = mae
@@ -59,8 +52,15 @@ class LCMAE(nn.Module):
         self.mae.decoder.pred.requires_grad_(losses.mae)
         self.projector.requires_grad_(losses.cross or losses.in_view)
 
-    def forward(self, imgs: torch.Tensor, mask_ratio: float | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """imgs [B, C, H, W] -> (loss, logs). Two independent random masks per image, one forward of 2B."""
+    @property
+    def encoder(self) -> ViTEncoder:
+        return self.mae.encoder
+
+    def forward(self, images: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.objective(mae_augment(images, self.dataset, generator))
+
+    def objective(self, imgs: torch.Tensor, mask_ratio: float | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Normalised imgs [B, C, H, W] -> (loss, logs). Two independent random masks per image, one forward of 2B."""
         out = self.mae(torch.cat([imgs, imgs]), mask_ratio)
         v = self.projector(out.hidden)  # [2B, L, projector_dim]
         v1, v2 = v.chunk(2)

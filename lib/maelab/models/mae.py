@@ -13,6 +13,7 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 
+from ..data.datasets import mae_augment
 from .decoders import DecoderConfig, build_decoder
 from .losses import reconstruction_loss
 from .targets import block_targets, normalize_targets, patchify
@@ -25,7 +26,7 @@ class MAEConfig:
 
     encoder: ViTConfig = field(default_factory=ViTConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
-    mask_ratio: float = 0.75
+    mask_ratio: float = 0.75  # He et al. §4
     mask_unit: int | None = None  # None: the ViT patch size
     norm_pix_loss: bool = True
     target_block: int | None = None  # None: the token's own patch
@@ -78,3 +79,22 @@ class MaskedAutoencoder(nn.Module):
         pred, hidden = self.decoder(latent, m.ids_restore)
         loss, target = self.forward_loss(imgs, pred, m.mask)
         return MAEOutput(loss, pred, m.mask, hidden, target)
+
+
+class MAEPretraining(nn.Module):
+    """The pretraining interface every objective shares: forward(uint8 images, generator) -> (loss, logs).
+
+    MAE's augmentation (RandomResizedCrop + flip, data.mae_augment) then the masked reconstruction loss.
+    """
+
+    def __init__(self, mae: MaskedAutoencoder, dataset: str):
+        super().__init__()
+        self.mae = mae
+        self.dataset = dataset
+
+    @property
+    def encoder(self) -> ViTEncoder:
+        return self.mae.encoder
+
+    def forward(self, images: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+        return self.mae(mae_augment(images, self.dataset, generator)).loss, {}

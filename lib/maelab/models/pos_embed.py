@@ -1,6 +1,8 @@
 """Fixed 2-D sin-cos position embeddings (MAE, after MoCo v3 / "Attention is all you need").
 
-Half of the channels encode the row coordinate and half the column coordinate; each half is
+The first half of the channels encodes the column coordinate and the second half the row coordinate,
+as facebookresearch/mae's `get_2d_sincos_pos_embed` does (its `meshgrid(grid_w, grid_h)` puts the column
+first), so released MAE/timm weights see the table they were trained with; each half is
 [sin(pos * w_k), cos(pos * w_k)] with w_k = 1 / 10000^(k / (D/4)).
 """
 
@@ -27,4 +29,4 @@ def sincos_2d(dim: int, grid_size: tuple[int, int], scale: float = 1.0) -> torch
     gh, gw = grid_size
     rows = torch.arange(gh, dtype=torch.float64).repeat_interleave(gw) * scale
     cols = torch.arange(gw, dtype=torch.float64).repeat(gh) * scale
-    return torch.cat([sincos_1d(dim // 2, rows), sincos_1d(dim // 2, cols)], dim=1)
+    return torch.cat([sincos_1d(dim // 2, cols), sincos_1d(dim // 2, rows)], dim=1)

@@ -15,7 +15,8 @@ from pathlib import Path
 import networkx as nx
 
 from .config import Profile
-from .jobs import JobRunner, Run, run_dir, run_state
+from .jobs import JobRunner
+from .runs import Run, run_dir, run_state
 
 CLUSTERS = ("auto", "slurm", "local", "debug")
 
@@ -55,9 +56,22 @@ def waves(runs: list[Run]) -> list[list[Run]]:
     return [[by_name[n] for n in sorted(gen, key=longest_first)] for gen in nx.topological_generations(g)]
 
 
-def pending(runs: list[Run], results_dir: Path, profile: str) -> list[Run]:
-    """Runs not done yet; checks every run directory first, so a config conflict stops before any submission."""
-    return [r for r in runs if run_state(run_dir(results_dir, profile, r.name), r) != "done"]
+def pending(runs: list[Run], results_dir: Path, profile: str, rebuild: tuple[str, ...] = ()) -> list[Run]:
+    """Runs to execute: unfinished ones, the `rebuild` ones, and finished runs whose weights are missing from this
+    checkout but that a run to execute starts from. Checks every run directory first, so a config conflict stops
+    before any submission."""
+    states = {r.name: run_state(run_dir(results_dir, profile, r.name), r) for r in runs}
+    unknown = sorted(set(rebuild) - set(states))
+    if unknown:
+        raise ValueError(f"--rebuild {unknown[0]}: no such run in this profile and paper selection (see `python -m maelab status`)")
+    todo = {n for n, state in states.items() if state not in ("done", "weights-missing")}
+    todo |= {n for n in rebuild if states[n] == "weights-missing"}  # a run with its weights present is already done
+    by_name = {r.name: r for r in runs}
+    while True:
+        needed = {d for n in todo for d in by_name[n].deps if states.get(d) == "weights-missing"} - todo
+        if not needed:
+            return [r for r in runs if r.name in todo]
+        todo |= needed
 
 
 def make_executor(cluster: str, folder: Path, p: Profile):
@@ -92,12 +106,12 @@ def _collect(job, run: Run, results_dir: Path, profile: str) -> Outcome:
 
 
 def launch(runs: list[Run], p: Profile, results_dir: Path, cluster: str = "auto", dry_run: bool = False,
-           poll_s: float = 1.0) -> list[Outcome]:
+           poll_s: float = 1.0, rebuild: tuple[str, ...] = ()) -> list[Outcome]:
     """Execute every run that is not done, in dependency order; returns one Outcome per pending run."""
     results_dir = Path(results_dir).resolve()
     cluster = resolve_cluster(cluster)
     print(f"cluster: {cluster}", flush=True)
-    todo = pending(runs, results_dir, p.name)
+    todo = pending(runs, results_dir, p.name, rebuild)
     plan = waves(todo)
     if dry_run:
         for i, wave in enumerate(plan):

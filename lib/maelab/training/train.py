@@ -86,8 +86,9 @@ def train(
         generator.set_state(mine["generator"].cpu())
         step = state["step"]
         if env.is_main:
-            truncate_log(log_path, step)
             print(f"{desc}: resumed from step {step} ({ckpt_path})", flush=True)
+    if env.is_main:
+        truncate_log(log_path, step)  # from scratch: an earlier attempt's lines go too
     net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None) if env.world_size > 1 else model
     per_epoch, total, warmup = schedule_steps(len(dataset), cfg)
     local_bs = cfg.batch_size // env.world_size

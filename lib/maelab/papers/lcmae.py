@@ -1,0 +1,202 @@
+"""LC-MAE wing: Yue et al., *Understanding Masked Autoencoders From a Local Contrastive Perspective*.
+
+The paper's runs (Table 1 §3.3, Table 2 §4.1, Table 3 and A.1 §4.2), its settings with the paper's
+numbers, the names of its runs, and its paper-specific measurements on finished runs: the eq 2 / eq 4
+identities, the decoder's attention and feature semantics (Fig 2-4) and the collapse statistics.
+"""
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..evaluation.analysis import analysis_path, cached, fixed_mask_noise, reference_encoder, validation_images
+from ..evaluation.metrics import patch_center_distances, s_attn_per_image, s_sim_per_image, similarity_weights
+from ..models.lcmae import LCMAELosses, eq2_sides, eq4_sides
+from ..models.losses import normalized_std
+from ..models.mae import MaskedAutoencoder
+from ..models.vit import attention_modules, capture_attention
+from ..pipeline.builders import default_mae, default_mae_name, dino_reference, pretrain, random_init, ratio_sweep, seeded, \
+    single_image, with_evals
+from ..pipeline.config import Profile
+from ..pipeline.runs import LCMAESpec, Run, load_model
+
+# Table 1: setting -> (L_MAE, L_cross, L_in), and the paper's finetune accuracy on IN-1K (ViT-B/16).
+TABLE1 = {
+    "a": (LCMAELosses(True, True, True), 83.0),
+    "b": (LCMAELosses(True, False, False), 82.9),
+    "c": (LCMAELosses(False, True, False), None),  # "Collapse"
+    "d": (LCMAELosses(False, False, True), 82.2),
+    "e": (LCMAELosses(True, True, False), 83.1),
+    "f": (LCMAELosses(True, False, True), 82.8),
+    "g": (LCMAELosses(False, True, True), 82.5),
+}
+DECODERS = ("weighted_average", "conv")  # Table 2's local decoders, beside the transformer of the default MAE
+
+# normalized_std of the projector output v at the end of pretraining: ~1 when spread, 0 when every output
+# is the same vector. A collapsed run is still finetuned: whether its *encoder* learned is part of the evidence.
+COLLAPSE_THRESHOLD = 0.1
+
+
+def table1_name(setting: str, seed: int = 0) -> str:
+    return seeded(f"lcmae_t1_{setting}", seed)
+
+
+def decoder_name(kind: str, seed: int = 0) -> str:
+    return seeded(f"mae_dec_{kind}", seed)
+
+
+def ae_name(block: int, seed: int = 0) -> str:
+    return seeded(f"ae_b{block}", seed)
+
+
+def single_image_name(seed: int = 0) -> str:
+    return seeded("mae_single_image", seed)
+
+
+def reference(p: Profile, which: str) -> str:
+    """The run (or "timm:<model>") of a reference encoder: "mae", "dino" or "supervised"; "" = the default MAE."""
+    return getattr(p.lcmae, f"{which}_reference") or default_mae_name(p)
+
+
+def collapsed(final_logs: dict) -> bool:
+    """§3.3's collapse, read on the projector output v at the end of pretraining (v_std below the threshold)."""
+    return final_logs["v_std"] < COLLAPSE_THRESHOLD
+
+
+def runs(p: Profile, seed: int) -> list[Run]:
+    """Every run the LC-MAE notebooks read, shared ones included."""
+    out = ratio_sweep(p, seed, tuple(sorted(set(p.lcmae.mask_ratios) | {p.masking.mask_ratio}))) + random_init(p, seed)
+    if not p.lcmae.dino_reference.startswith("timm:"):  # else released weights are the reference
+        out += dino_reference(p, seed)
+    t1_decoder = replace(p.decoder, depth=p.lcmae.table1_decoder_depth)
+    t1_optim = replace(p.pretrain, blr=p.lcmae.blr)
+    for setting, (losses, _) in TABLE1.items():
+        spec = pretrain(p, seed, decoder=t1_decoder, optim=t1_optim, lcmae=LCMAESpec(losses, p.lcmae.projector_dim))
+        out += with_evals(Run(table1_name(setting, seed), spec), p, seed)
+    for kind in DECODERS:
+        out += with_evals(Run(decoder_name(kind, seed), pretrain(p, seed, decoder=replace(p.decoder, kind=kind))), p, seed, lp=False)
+    for block in p.lcmae.ae_blocks:
+        out += with_evals(Run(ae_name(block, seed), pretrain(p, seed, mask_ratio=0.0, target_block=block)), p, seed)
+    data, optim = single_image(p, p.lcmae.single_image_epoch_fraction)
+    out += with_evals(Run(single_image_name(seed), pretrain(p, seed, optim=optim, data=data)), p, seed, lp=False)
+    return out + default_mae(p, seed)
+
+
+def load_mae(results_dir: Path, p: Profile, name: str) -> MaskedAutoencoder:
+    """The MAE inside a finished pretraining run (MAE or LC-MAE), in eval mode."""
+    return load_model(results_dir, p.name, name).mae.eval()
+
+
+@torch.no_grad()
+def collapse_spreads(results_dir: Path, p: Profile, names: list[str], n_images: int, seed: int = 0) -> pd.DataFrame:
+    """Where an LC-MAE run collapsed: normalised spread (losses.normalized_std, ~1 spread, 0 constant) over test
+    images of the projector output v and the decoder features h at one removed token per image (random masks),
+    and of the encoder's cls feature (unmasked). One row per run."""
+
+    def compute() -> dict[str, np.ndarray]:
+        imgs, _ = validation_images(p, n_images)
+        rows = []
+        for name in names:
+            model = load_model(results_dir, p.name, name)
+            torch.manual_seed(seed)
+            out = model.mae(imgs)
+            token = out.mask.argmax(dim=1)  # first removed token of each image
+            h = out.hidden[torch.arange(len(imgs)), token]
+            rows.append([normalized_std(model.projector(h)), normalized_std(h), normalized_std(model.mae.encoder(imgs)[0][:, 0])])
+        return {"spreads": np.array(rows, dtype=float)}
+
+    spreads = cached(analysis_path(results_dir, p, "collapse_spreads"), compute, runs=names, n=n_images, seed=seed)["spreads"]
+    return pd.DataFrame(spreads, index=pd.Index(names, name="run"), columns=["spread of v", "spread of h", "spread of encoder cls"])
+
+
+@torch.no_grad()
+def decoder_layers(mae: MaskedAutoencoder, imgs: torch.Tensor, mask_seed: int = 0) -> dict[str, torch.Tensor]:
+    """One fixed random mask for every image (§4.1).
+
+    Returns attn [I, layers, H, N, N] (N = 1 + L, cls first), features [I, layers, L, D] (block outputs,
+    patch tokens) and mask [L] (1 = removed).
+    """
+    noise = fixed_mask_noise(mae, mask_seed).expand(len(imgs), -1)
+    outputs: list[torch.Tensor] = []
+    hooks = [b.register_forward_hook(lambda _m, _i, out: outputs.append(out[:, 1:])) for b in mae.decoder.blocks]
+    try:
+        with capture_attention(attention_modules(mae.decoder)) as maps:
+            out = mae(imgs, noise=noise)
+    finally:
+        for h in hooks:
+            h.remove()
+    return {"attn": torch.stack(maps, 1), "features": torch.stack(outputs, 1), "mask": out.mask[0]}
+
+
+def decoder_semantics(results_dir: Path, p: Profile, mae_run: str, ref_run: str, n_images: int, mask_seed: int = 0,
+                      example_images: int = 2) -> dict[str, np.ndarray]:
+    """Fig 2-4 per decoder layer and image: S_attn (eq 7), S_sim (eq 8), attention distance of removed tokens.
+
+    S_attn: attention rows of the removed (query) tokens over all keys incl. cls, [k, heads, n] per image;
+    s_attn_images[l, i] = mean over j != i of cos(A_li, A_lj), whose mean over i is eq 7.
+    S_sim: W = cosine similarity of patch features; decoder block outputs vs the reference encoder's
+    normed last-layer patch tokens (DINO in the paper), over all token positions; eq 8 = mean over images.
+    decoder_distance_images: attention-weighted pixel distance from each removed query to the patch keys
+    (cls dropped, renormalised); uniform_distance is its value for attention spread evenly.
+    example_maps [images, 2 queries, layers, N]: head-averaged attention of two removed tokens.
+    """
+
+    def compute() -> dict[str, np.ndarray]:
+        mae, ref = load_mae(results_dir, p, mae_run), reference_encoder(results_dir, p, ref_run)
+        imgs, labels = validation_images(p, n_images)
+        layers = decoder_layers(mae, imgs, mask_seed)
+        removed = layers["mask"].bool().nonzero().squeeze(1)
+        attn = layers["attn"][:, :, :, 1 + removed]  # queries = removed tokens: [I, layers, H, k, N]
+        s_attn_images = torch.stack([s_attn_per_image(attn[:, l]) for l in range(attn.shape[1])])  # [layers, I]
+        with torch.no_grad():
+            w_ref = similarity_weights(ref(imgs)[0][:, 1:])
+        n_layers = attn.shape[1]
+        s_sim_images = torch.stack([s_sim_per_image(w_ref, similarity_weights(layers["features"][:, l])) for l in range(n_layers)])
+        c = mae.cfg.encoder
+        dist = patch_center_distances(c.grid_size, c.patch_size)[removed]  # [k, L]
+        patch_attn = attn[..., 1:] / attn[..., 1:].sum(-1, keepdim=True)  # drop cls key, renormalise
+        dec_distance = (patch_attn * dist).sum(-1).mean(dim=(2, 3)).T  # [layers, I]
+        picks = removed[torch.linspace(0, len(removed) - 1, 2).long()]
+        example = layers["attn"][:example_images][:, :, :, 1 + picks].mean(2).transpose(1, 2)  # [E, 2, layers, N]
+        return {"s_attn_images": s_attn_images.numpy(), "s_sim_images": s_sim_images.numpy(),
+                "decoder_distance_images": dec_distance.numpy(), "uniform_distance": dist.mean().numpy(),
+                "mask": layers["mask"].numpy(), "example_maps": example.numpy(), "example_queries": picks.numpy(),
+                "example_images": imgs[:example_images].numpy(), "labels": labels.numpy()}
+
+    return cached(analysis_path(results_dir, p, f"decoder_semantics_{mae_run}"), compute, mae=mae_run, ref=ref_run,
+                  n=n_images, seed=mask_seed, examples=example_images)
+
+
+@torch.no_grad()
+def reformulation_check(results_dir: Path, p: Profile, mae_run: str, n_images: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Eq 2 and eq 4 evaluated on real decoder outputs h(x, m) for two random masks m_a, m_b.
+
+    Returns both sides of each identity at every applicable token (eq 2: removed in both masks; eq 4:
+    pairs (i, j) of tokens removed in m_a) and the size of their terms.
+    """
+
+    def compute() -> dict[str, np.ndarray]:
+        mae = load_mae(results_dir, p, mae_run)
+        imgs, _ = validation_images(p, n_images)
+        g = torch.Generator().manual_seed(seed)
+        units = fixed_mask_noise(mae, 0).shape[1]
+        out_a = mae(imgs, noise=torch.rand(len(imgs), units, generator=g))
+        out_b = mae(imgs, noise=torch.rand(len(imgs), units, generator=g))
+        h_a, h_b, x = out_a.pred, out_b.pred, out_a.target
+        both = (out_a.mask * out_b.mask).bool()
+        lhs2, rhs2 = eq2_sides(h_a, h_b, x)
+        lhs4, rhs4 = [], []
+        for b in range(len(imgs)):
+            removed = out_a.mask[b].bool().nonzero().squeeze(1)
+            l4, r4 = eq4_sides(h_a[b], x[b], removed, removed.roll(1))
+            lhs4.append(l4)
+            rhs4.append(r4)
+        return {"eq2_lhs": lhs2[both].numpy(), "eq2_rhs": rhs2[both].numpy(),
+                "eq2_cross_term": ((h_a - h_b) ** 2).sum(-1)[both].numpy(),
+                "eq2_pred_error": ((h_b - x) ** 2).sum(-1)[both].numpy(),
+                "eq4_lhs": torch.cat(lhs4).numpy(), "eq4_rhs": torch.cat(rhs4).numpy()}
+
+    return cached(analysis_path(results_dir, p, f"reformulation_{mae_run}"), compute, run=mae_run, n=n_images, seed=seed)

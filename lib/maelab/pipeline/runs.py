@@ -1,0 +1,230 @@
+"""What a run is (a frozen spec with a name) and where its files live.
+
+results/<profile>/runs/<name>/ holds config.json (the resolved spec), config.hash, metrics.jsonl,
+checkpoints/last.pt (while training), encoder.pt / model.pt, result.json, and DONE, written last.
+A finished run is rebuilt from its own config.json and checked against its config.hash, so readers
+never re-plan the profile to find out what a run was.
+"""
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..data.datasets import DataConfig
+from ..models.dino import DINO, DINOConfig
+from ..models.lcmae import LCMAE, LCMAELosses
+from ..models.mae import MAEConfig, MaskedAutoencoder, MAEPretraining
+from ..models.vit import ViTConfig, ViTEncoder
+from ..training.finetune import FinetuneConfig
+from ..training.optim import OptimConfig
+from ..training.probe import ProbeConfig
+from .config import ConfigError, _coerce, config_hash
+
+
+class RunConflict(RuntimeError):
+    pass
+
+
+class RunNotReady(FileNotFoundError):
+    """A run a reader needs is unfinished, unreadable, or its weights are not in this checkout."""
+
+
+@dataclass(frozen=True)
+class LCMAESpec:
+    losses: LCMAELosses
+    projector_dim: int
+
+
+@dataclass(frozen=True)
+class PretrainSpec:
+    data: DataConfig
+    model: MAEConfig
+    optim: OptimConfig
+    lcmae: LCMAESpec | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DinoSpec:
+    data: DataConfig
+    encoder: ViTConfig
+    dino: DINOConfig
+    optim: OptimConfig
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """What finetuning and probing share: labelled data, the encoder shape and the run whose encoder.pt starts it."""
+
+    data: DataConfig
+    encoder: ViTConfig
+    init: str  # name of the run whose encoder.pt starts it; "" = random init
+    init_hash: str
+    optim: OptimConfig
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class FinetuneSpec(EvalSpec):
+    recipe: FinetuneConfig = FinetuneConfig()
+
+
+@dataclass(frozen=True)
+class ProbeSpec(EvalSpec):
+    recipe: ProbeConfig = ProbeConfig()
+
+
+Spec = PretrainSpec | DinoSpec | FinetuneSpec | ProbeSpec
+KINDS = {PretrainSpec: "pretrain", DinoSpec: "dino", FinetuneSpec: "finetune", ProbeSpec: "probe"}
+SPEC_OF_KIND = {kind: cls for cls, kind in KINDS.items()}
+# files a finished run must have for its readers (besides result.json and DONE)
+ARTIFACTS = {"pretrain": ("encoder.pt", "model.pt"), "dino": ("encoder.pt", "model.pt"),
+             "finetune": ("encoder.pt", "predictions.npz"), "probe": ("predictions.npz", "head.pt")}
+WEIGHTS = (".pt",)  # git-ignored: a fresh clone has results without weights
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    spec: Spec
+
+    @property
+    def kind(self) -> str:
+        return KINDS[type(self.spec)]
+
+    @property
+    def deps(self) -> tuple[str, ...]:
+        init = getattr(self.spec, "init", "")
+        return (init,) if init else ()
+
+    @property
+    def hash(self) -> str:
+        return config_hash({"kind": self.kind, "spec": self.spec})
+
+
+def run_dir(results_dir: Path, profile: str, name: str) -> Path:
+    return Path(results_dir) / profile / "runs" / name
+
+
+def read_json(path: Path) -> dict:
+    """A JSON file, or RunNotReady naming the file and the fix when it is missing or does not parse."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError as e:
+        raise RunNotReady(f"{path} is missing") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunNotReady(f"{path} does not parse ({e}); delete its run directory {Path(path).parent} and rerun") from e
+
+
+def read_result(d: Path) -> dict:
+    return read_json(Path(d) / "result.json")
+
+
+def missing_artifacts(d: Path, kind: str) -> list[str]:
+    return [f for f in ARTIFACTS[kind] if not (d / f).exists()]
+
+
+def run_state(d: Path, run: Run) -> str:
+    """'done', 'weights-missing' (finished, but its .pt files are not in this checkout), 'resume' or 'new'.
+
+    RunConflict if the directory holds a different config. A DONE whose result.json does not parse, or
+    whose non-weight artifacts are missing, is not done: the run resumes (or restarts) and rewrites them.
+    """
+    hash_file = d / "config.hash"
+    if not hash_file.exists():
+        return "new"
+    found = hash_file.read_text().strip()
+    if found != run.hash:
+        raise RunConflict(
+            f"{d} holds run {run.name!r} with config hash {found}, but the profile now gives {run.hash} "
+            f"(compare {d / 'config.json'}). Not mixing results: move or delete that directory, or use another "
+            f"--results-dir / profile."
+        )
+    if not (d / "DONE").exists():
+        return "resume"
+    try:
+        read_result(d)
+    except RunNotReady:
+        return "resume"
+    missing = missing_artifacts(d, run.kind)
+    if any(not m.endswith(WEIGHTS) for m in missing):
+        return "resume"
+    return "weights-missing" if missing else "done"
+
+
+def from_identity(cls: type, data: object, where: str = "spec") -> object:
+    """Inverse of config.identity for a dataclass type: plain JSON -> the frozen dataclass tree."""
+    if dataclasses.is_dataclass(cls):
+        hints = typing.get_type_hints(cls)
+        kwargs = {f.name: from_identity(hints[f.name], data[f.name], f"{where}.{f.name}")
+                  for f in dataclasses.fields(cls) if f.name in data}
+        return cls(**kwargs)
+    options = [t for t in typing.get_args(cls) if dataclasses.is_dataclass(t)]
+    if options and data is not None:  # `X | None` with X a dataclass
+        return from_identity(options[0], data, where)
+    try:
+        return _coerce(data, cls, where)
+    except ConfigError as e:
+        raise RunNotReady(f"config.json: {e}") from e
+
+
+def load_run(results_dir: Path, profile: str, name: str) -> Run:
+    """A finished run rebuilt from its own config.json, checked against its config.hash and DONE marker."""
+    d = run_dir(results_dir, profile, name)
+    if not (d / "DONE").exists():
+        raise RunNotReady(f"run {name} is not finished ({d}); run `./reproduce.sh --profile {profile} --only runs` first")
+    config = read_json(d / "config.json")
+    run = Run(name, from_identity(SPEC_OF_KIND[config["kind"]], config["spec"]))
+    stored = (d / "config.hash").read_text().strip()
+    if run.hash != stored:
+        raise RunConflict(f"{d / 'config.json'} rebuilds to hash {run.hash}, but config.hash says {stored}: "
+                          f"the directory was edited or written by another version; delete it and rerun")
+    return run
+
+
+def pretraining_model(spec: PretrainSpec | DinoSpec) -> torch.nn.Module:
+    """The module a pretraining run trains: forward(uint8 images, generator) -> (loss, logs); `.encoder` is kept."""
+    if isinstance(spec, DinoSpec):
+        return DINO(spec.encoder, spec.dino, spec.data.name)
+    mae = MaskedAutoencoder(spec.model)
+    if spec.lcmae:
+        return LCMAE(mae, spec.data.name, spec.lcmae.projector_dim, spec.lcmae.losses)
+    return MAEPretraining(mae, spec.data.name)
+
+
+def encoder_config(spec: Spec) -> ViTConfig:
+    return spec.model.encoder if isinstance(spec, PretrainSpec) else spec.encoder
+
+
+def _weights(d: Path, file: str, name: str, profile: str) -> dict:
+    path = d / file
+    if not path.exists():
+        raise RunNotReady(
+            f"run {name} finished, but its weights {path} are not in this checkout (weights are never committed). "
+            f"Fix: `python -m maelab runs --profile {profile} --rebuild {name}` retrains exactly that run "
+            f"(its first training took {read_result(d).get('wall_s', float('nan')) / 60:.0f} min)"
+        )
+    return torch.load(path, map_location="cpu")
+
+
+def load_encoder(results_dir: Path, profile: str, name: str) -> ViTEncoder:
+    """The encoder any finished run left in encoder.pt (MAE, DINO teacher, finetuned ViT), in eval mode."""
+    run = load_run(results_dir, profile, name)
+    enc = ViTEncoder(encoder_config(run.spec))
+    enc.load_state_dict(_weights(run_dir(results_dir, profile, name), "encoder.pt", name, profile))
+    return enc.eval()
+
+
+def load_model(results_dir: Path, profile: str, name: str) -> torch.nn.Module:
+    """The whole pretraining module of a finished pretraining run (model.pt), in eval mode."""
+    run = load_run(results_dir, profile, name)
+    if run.kind not in ("pretrain", "dino"):
+        raise ValueError(f"run {name} is a {run.kind} run; load_model reads pretraining runs")
+    model = pretraining_model(run.spec)
+    model.load_state_dict(_weights(run_dir(results_dir, profile, name), "model.pt", name, profile))
+    return model.eval()
