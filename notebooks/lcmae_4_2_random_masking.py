@@ -34,6 +34,7 @@ from scipy.stats import spearmanr
 from maelab.evaluation import analysis
 from maelab.evaluation import figures
 from maelab.evaluation.claims import Summary, bootstrap_ci, summary_path, verdict_equivalent, verdict_from_ci, verdict_spearman
+from maelab.papers import lcmae
 from maelab.pipeline.config import load_profile
 from maelab.pipeline.builders import ratio_name
 
@@ -41,9 +42,9 @@ p = load_profile(profile, overrides)
 figures.setup()
 summary = Summary("lcmae_4_2_random_masking", "LC-MAE §4.2: random masking", p.name, 1, figures.scale_tag(p))
 n_images = n_images or p.lcmae.analysis_images
-fig5_mae = fig5_mae or p.lcmae.mae_reference
-fig5_dino = fig5_dino or p.lcmae.dino_reference
-fig5_supervised = fig5_supervised or p.lcmae.supervised_reference
+fig5_mae = fig5_mae or lcmae.reference(p, "mae")
+fig5_dino = fig5_dino or lcmae.reference(p, "dino")
+fig5_supervised = fig5_supervised or lcmae.reference(p, "supervised")
 ratios = sorted(p.lcmae.mask_ratios)
 blocks = list(p.lcmae.ae_blocks)
 ps = p.encoder.patch_size

@@ -85,6 +85,11 @@ def dino_reference(p: Profile, seed: int) -> list[Run]:
     return with_evals(dino, p, seed, ft=False)
 
 
+def calibration(p: Profile) -> list[Run]:
+    """The calibration gate's runs: the default MAE (finetuned, probed) and the random-init baselines per seed."""
+    return [run for seed in p.calibration.seeds for run in default_mae(p, seed) + random_init(p, seed)]
+
+
 def single_image(p: Profile, epoch_fraction: float) -> tuple[DataConfig, OptimConfig]:
     """Data and schedule of pretraining on one image repeated to a full epoch, for `epoch_fraction` of the epochs."""
     data = replace(p.data, train_subset=1, repeat_to=images_per_epoch(p.data))

@@ -69,6 +69,13 @@ class SlurmConfig:
 
 
 @dataclass(frozen=True)
+class CalibrationConfig:
+    """The calibration gate: does pretraining measurably work at this profile? (issue: evidence that can decide)."""
+
+    seeds: tuple[int, ...] = (0, 1, 2)  # pretraining seeds of the default MAE and of the random-init baselines
+
+
+@dataclass(frozen=True)
 class LCMAEExperiments:
     """LC-MAE (Yue et al.) knobs per profile; defaults are the paper's (§3.3, §4, §5)."""
 
@@ -103,6 +110,7 @@ class Profile:
     dino: DINOConfig
     dino_optim: OptimConfig
     lcmae: LCMAEExperiments
+    calibration: CalibrationConfig
     runtime: RuntimeConfig
     slurm: SlurmConfig
     seeds: tuple[int, ...] = (0,)
@@ -110,7 +118,8 @@ class Profile:
 
 
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Profile) if dataclasses.is_dataclass(f.type)}
-DATA_DEFAULTS = ("finetune_data", "probe_data")  # start from [data], then apply their own keys
+DATA_DEFAULTS = ("finetune_data", "probe_data")
+TOP_LEVEL = ("description", "seeds")  # profile keys outside any section  # start from [data], then apply their own keys
 
 
 def available_profiles() -> list[str]:
@@ -159,11 +168,17 @@ def build_section(cls: type, values: dict, where: str, base: object | None = Non
 
 
 def parse_override(text: str) -> tuple[str, str, object]:
-    """'section.key=value' (value in TOML syntax; bare words are strings) -> (section, key, value)."""
-    if "=" not in text or "." not in text.split("=", 1)[0]:
-        raise ConfigError(f"override {text!r} must look like section.key=value, e.g. pretrain.epochs=10")
-    lhs, rhs = text.split("=", 1)
-    section, key = lhs.strip().split(".", 1)
+    """'section.key=value' or a top-level 'seeds=value' (TOML syntax; bare words are strings) -> (section, key, value).
+
+    section is "" for a top-level key. An unknown section is an error naming the override."""
+    lhs = text.split("=", 1)[0].strip()
+    if "=" not in text or ("." not in lhs and lhs not in TOP_LEVEL):
+        raise ConfigError(f"override {text!r} must look like section.key=value (e.g. pretrain.epochs=10) or "
+                          f"{'/'.join(TOP_LEVEL)}=value (e.g. seeds=[0,1,2])")
+    rhs = text.split("=", 1)[1]
+    section, key = lhs.split(".", 1) if "." in lhs else ("", lhs)
+    if section and section not in SECTIONS:
+        raise ConfigError(f"override {text!r}: unknown section {section!r}; valid sections: {sorted(SECTIONS)}")
     try:
         value = tomllib.loads(f"v = {rhs.strip()}")["v"]
     except tomllib.TOMLDecodeError:
@@ -178,9 +193,11 @@ def load_profile(name: str, overrides: typing.Sequence[str] = ()) -> Profile:
         raise ConfigError(f"unknown profile {name!r}; valid profiles: {available_profiles()} (or a path to a .toml file)")
     raw = tomllib.loads(path.read_text())
     for section, key, value in map(parse_override, overrides):
-        raw.setdefault(section, {})[key] = value
-    top_level = {"description", "seeds"}
-    unknown = sorted(set(raw) - set(SECTIONS) - top_level)
+        if section:
+            raw.setdefault(section, {})[key] = value
+        else:
+            raw[key] = value
+    unknown = sorted(set(raw) - set(SECTIONS) - set(TOP_LEVEL))
     if unknown:
         raise ConfigError(f"profile {path.name} has unknown section(s) {unknown}; valid sections: {sorted(SECTIONS)}")
     sections = {}

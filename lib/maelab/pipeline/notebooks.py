@@ -1,4 +1,6 @@
-"""Execute the Jupytext paper notebooks with papermill; one `<name>.ipynb` and `<name>.status.json` per run.
+"""Execute the Jupytext paper notebooks with papermill into `<name>.ipynb` and `<name>.status.json`.
+
+A failed run never replaces those: it is kept beside them as `<name>.failed.ipynb` and `<name>.failed.status.json`.
 
 papermill cannot read Jupytext `.py` files, so each notebook is read with `jupytext.read` and passed as a
 NotebookNode. Parameters are checked against the notebook's `parameters` cell (papermill only warns).
@@ -38,7 +40,7 @@ class NotebookRun:
     status: str  # 'ok' | 'failed'
     duration_s: float
     parameters: dict[str, object]  # what was injected, profile and results_dir included
-    output: Path
+    output: Path  # <name>.ipynb, or <name>.failed.ipynb for a failed run
     error: str | None = None
 
 
@@ -90,19 +92,60 @@ def ensure_kernel() -> None:
         )
 
 
-def _git_commit() -> str | None:
-    """The maelab checkout's commit, or None outside a git checkout."""
+def _provenance(results_dir: Path) -> dict[str, object]:
+    """The maelab checkout's commit, and whether it has uncommitted changes outside `results_dir` (None: no git)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True, check=True).stdout
+
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, check=True
-        )
+        commit, top = git("rev-parse", "HEAD").strip(), Path(git("rev-parse", "--show-toplevel").strip())
+        outside = [f":(top,exclude){results_dir.relative_to(top)}"] if results_dir.is_relative_to(top) else []
+        dirty = bool(git("status", "--porcelain", "--", ":/", *outside).strip())
     except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip()
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": dirty}
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class _Snapshot:
+    """A file's bytes and identity before a run (save_json replaces a file, so a new save is a new inode)."""
+
+    data: bytes
+    key: tuple[int, int]
+
+    @classmethod
+    def of(cls, path: Path) -> _Snapshot | None:
+        if not path.exists():
+            return None
+        st = path.stat()
+        return cls(path.read_bytes(), (st.st_ino, st.st_mtime_ns))
+
+
+def _written(path: Path, before: _Snapshot | None) -> bool:
+    """Whether `path` was saved since `before` was taken."""
+    if not path.exists():
+        return False
+    st = path.stat()
+    return before is None or (st.st_ino, st.st_mtime_ns) != before.key
+
+
+def _restore(path: Path, before: _Snapshot | None) -> None:
+    """Put back the bytes of `before` (or remove `path` when there was none)."""
+    if before is None:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(f".{path.name}.restore")
+    tmp.write_bytes(before.data)
+    os.replace(tmp, path)
+
+
+def _aside(path: Path, name: str) -> Path:
+    """Where a failed run keeps its version of a notebook file: <name>.failed.ipynb, <name>.failed.status.json, ..."""
+    return path.with_name(f"{name}.failed{path.name[len(name):]}")
 
 
 def execute(
@@ -113,37 +156,61 @@ def execute(
     out_dir: str | os.PathLike | None = None,
     timeout: float | None = None,
 ) -> NotebookRun:
-    """Run one notebook to <results_dir>/<profile>/notebooks/<name>.ipynb (or out_dir); a failing cell does not raise.
+    """Run one notebook into <results_dir>/<profile>/notebooks/ (or out_dir); a failing cell does not raise.
 
-    Raises ValueError for unknown parameters. `timeout` is per cell, in seconds. The notebook runs with its own
-    directory as cwd; its previous summary is removed first so that a failed run cannot leave stale claims.
+    The notebook is written aside while it runs. On success it becomes <name>.ipynb with <name>.status.json (and
+    the <name>.summary.json it saved; an older one is removed), and the files of an earlier failure are removed.
+    On failure the last good files stay as they were and the failed run's go beside them: <name>.failed.ipynb,
+    <name>.failed.status.json and, if it saved one, <name>.failed.summary.json. Raises ValueError for unknown
+    parameters. `timeout` is per cell, in seconds. The notebook runs with its own directory as cwd and gets
+    results_dir relative to it; status.json holds paths relative to results_dir.
     """
     nb_path = Path(nb_path).resolve()
     name = nb_path.stem
     check_parameters(nb_path, parameters or {})
     ensure_kernel()
     results_dir = Path(results_dir).resolve()
-    injected = {**(parameters or {}), "profile": profile, "results_dir": str(results_dir)}
-    output = Path(out_dir or results_dir / profile / "notebooks") / f"{name}.ipynb"
+    injected = {**(parameters or {}), "profile": profile, "results_dir": os.path.relpath(results_dir, nb_path.parent)}
+    output = Path(out_dir or results_dir / profile / "notebooks").resolve() / f"{name}.ipynb"
     output.parent.mkdir(parents=True, exist_ok=True)
-    summary_path(results_dir, profile, name).unlink(missing_ok=True)
+    running = output.with_name(f".{name}.running.ipynb")
+    summary = summary_path(results_dir, profile, name)
+    before = _Snapshot.of(summary)
 
-    started, t0, error = _now(), time.perf_counter(), None
+    started, t0, error, provenance = _now(), time.perf_counter(), None, _provenance(results_dir)
     try:
         papermill.execute_notebook(
-            jupytext.read(nb_path), str(output), parameters=injected, kernel_name=KERNEL, language="python",
+            jupytext.read(nb_path), str(running), parameters=injected, kernel_name=KERNEL, language="python",
             cwd=str(nb_path.parent), execution_timeout=timeout, progress_bar=False,
         )
     except PapermillExecutionError as e:
         error = f"{e.ename}: {e.evalue}"
     except (CellTimeoutError, DeadKernelError) as e:
         error = f"{type(e).__name__}: {e}"
+    except BaseException:  # interrupted, or the kernel did not start: the last good files stay as they were
+        running.unlink(missing_ok=True)
+        if _written(summary, before):
+            _restore(summary, before)
+        raise
     run = NotebookRun(name, "failed" if error else "ok", time.perf_counter() - t0, injected, output, error)
-    save_json(output.with_suffix(".status.json"), {
-        "notebook": name, "source": str(nb_path), "output": str(output), "status": run.status,
-        "duration_s": round(run.duration_s, 3), "parameters": injected, "error": error,
-        "started": started, "finished": _now(), "commit": _git_commit(),
+    if error:
+        run.output = _aside(output, name)
+        if _written(summary, before):
+            os.replace(summary, _aside(summary, name))
+            _restore(summary, before)
+    if running.exists():
+        os.replace(running, run.output)
+    save_json(run.output.with_name(run.output.name.removesuffix(".ipynb") + ".status.json"), {
+        "notebook": name, "source": os.path.relpath(nb_path, results_dir),
+        "output": os.path.relpath(run.output, results_dir), "status": run.status, "duration_s": round(run.duration_s, 3),
+        "parameters": {k: v for k, v in injected.items() if k != "results_dir"}, "error": error,
+        "started": started, "finished": _now(), **provenance,
     })
+    if not error:
+        if before is not None and not _written(summary, before):
+            summary.unlink()  # this run saved no summary: the older one's claims are not this run's
+        for stale in (output, output.with_suffix(".status.json"), summary):
+            _aside(stale, name).unlink(missing_ok=True)
     return run
 
 
@@ -172,14 +239,15 @@ def _literal(text: str) -> object:
         return text
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m maelab.pipeline.notebooks") -> int:
     """CLI: rerun one notebook with new parameters. Exit 0 ok, 1 notebook failed, 2 bad parameters."""
     parser = argparse.ArgumentParser(
-        prog="python -m maelab.pipeline.notebooks",
+        prog=prog,
         description="Rerun ONE paper notebook with new parameters (papermill). Writes "
-        "<results-dir>/<profile>/notebooks/<name>.ipynb and <name>.status.json; then rebuild the report "
-        "with python -m maelab.pipeline.report. Exit code: 0 ok, 1 the notebook failed, 2 bad parameters.",
-        epilog='example: python -m maelab.pipeline.notebooks notebooks/lcmae_3_local_contrastive.py --profile smoke '
+        "<results-dir>/<profile>/notebooks/<name>.ipynb and <name>.status.json (a failed run goes to "
+        "<name>.failed.ipynb and leaves the last good one in place); then rebuild the report with "
+        "python -m maelab report --profile <profile>. Exit code: 0 ok, 1 the notebook failed, 2 bad parameters.",
+        epilog=f"example: {prog} notebooks/lcmae_3_local_contrastive.py --profile smoke "
         '--results-dir results -p seeds "[0,1]"',
     )
     parser.add_argument("notebook", type=Path, help="Jupytext notebook (.py, percent format)")

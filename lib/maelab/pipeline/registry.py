@@ -1,6 +1,10 @@
-"""The papers and the runs they read: each paper's wing declares its runs; shared runs merge by name."""
+"""The papers and the runs they read: each paper's wing declares its runs; shared runs merge by name.
+
+The calibration gate's runs (does pretraining work at this profile?) come first, whatever the papers.
+"""
 
 from ..papers import lcmae
+from .builders import calibration
 from .config import Profile
 from .runs import Run
 
@@ -13,13 +17,15 @@ def all_runs(p: Profile, papers: tuple[str, ...] = PAPERS) -> list[Run]:
     unknown = sorted(set(papers) - set(PAPERS))
     if unknown:
         raise ValueError(f"unknown paper(s) {unknown}; choose from {list(PAPERS)}")
-    by_name: dict[str, Run] = {}
-    name_of_hash: dict[str, str] = {}
+    declared = calibration(p)
     for seed in p.seeds:
         for paper in papers:
-            for run in RUNS_OF[paper](p, seed) if paper in RUNS_OF else []:
-                if by_name.setdefault(run.name, run).hash != run.hash:
-                    raise ValueError(f"run {run.name!r} is declared twice with different configs")
-                if name_of_hash.setdefault(run.hash, run.name) != run.name:
-                    raise ValueError(f"one config is declared as {name_of_hash[run.hash]!r} and as {run.name!r}")
+            declared += RUNS_OF[paper](p, seed) if paper in RUNS_OF else []
+    by_name: dict[str, Run] = {}
+    name_of_hash: dict[str, str] = {}
+    for run in declared:
+        if by_name.setdefault(run.name, run).hash != run.hash:
+            raise ValueError(f"run {run.name!r} is declared twice with different configs")
+        if name_of_hash.setdefault(run.hash, run.name) != run.name:
+            raise ValueError(f"one config is declared as {name_of_hash[run.hash]!r} and as {run.name!r}")
     return list(by_name.values())

@@ -1,27 +1,55 @@
 """HTML report of executed notebooks: one page per notebook, an index of sections and the claims ledger.
 
-Reads results/<profile>/notebooks/<name>.{ipynb,status.json,summary.json}; writes results/<profile>/report/.
+Reads results/<profile>/notebooks/<name>{,.failed}.{ipynb,status.json,summary.json} (see notebooks.py); writes
+results/<profile>/report/: <name>.html (the last good run), <name>.failed.html (a failed latest run), index.html,
+ledger.json and mathjax/ (served next to the pages, so formulas render offline).
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
+import shutil
 from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 from typing import Sequence
 
 import nbformat
+from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
-from maelab.evaluation.claims import VERDICTS, format_value, save_json
+from maelab.evaluation.claims import VERDICTS, Summary, format_value, save_json
 
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 INDEX_COLUMNS = ("Paper", "Section", "Status", "Duration", "Parameters", "Headline numbers", "")
 LEDGER_COLUMNS = ("Notebook", "Claim", "Ours", "Paper", "Verdict", "CI", "Seeds", "Profile", "Evidence", "Scale note")
 HIDDEN_PARAMETERS = ("profile", "results_dir")  # the same on every row of an index
+NOT_COMPUTED = "not computed"  # the verdict of an expected claim whose notebook failed or did not run
+
+# MathJax 2 from the pip package jupyter-server-mathjax, copied next to the pages: HTML-CSS output with the
+# STIX-Web fonts (the only ones it ships), 2.7 MB. The -full config holds the input jax and the common
+# extensions; not copied: SVG output, MathML input, a11y, localizations (English is built in).
+MATHJAX_DIR = "mathjax"
+MATHJAX_PARTS = (
+    "LICENSE", "MathJax.js", "config/TeX-AMS-MML_HTMLorMML-full.js", "config/Safe.js", "extensions", "jax/element",
+    "jax/output/HTML-CSS", "fonts/HTML-CSS/STIX-Web/woff",
+)
+MATHJAX_SKIP = ("a11y", "MathML")
+MATHJAX_LOCAL_CONFIG = """\
+MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null}});
+MathJax.Ajax.loadComplete("[MathJax]/config/maelab.js");
+"""
+MATHJAX_URL = f"{MATHJAX_DIR}/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe,maelab"
+# nbconvert's lab template without what it loads from the network: require.js, mermaid, the widget manager
+OFFLINE_TEMPLATE = """\
+{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock -%}
+{%- block jupyter_widgets -%}{%- endblock -%}
+"""
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -32,57 +60,168 @@ ul { margin: 0; padding-left: 1.2em; }
 .ok, .reproduced { background: #d4edda; }
 .failed, .not-reproduced { background: #f8d7da; }
 .inconclusive { background: #fff3cd; }
-.not-run, .unknown { background: #e2e3e5; }
+.not-run, .unknown, .not-computed { background: #e2e3e5; }
 .muted { color: #777; }
 """
+
+
+def install_mathjax(report_dir: str | os.PathLike) -> Path:
+    """Copy the MathJax files the pages use into <report_dir>/mathjax/ and return its MathJax.js."""
+    spec = importlib.util.find_spec("jupyter_server_mathjax")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the report needs MathJax from jupyter-server-mathjax: pip install -e '.[notebooks]'")
+    source = Path(spec.submodule_search_locations[0]) / "static"
+    target = Path(report_dir) / MATHJAX_DIR
+    for part in MATHJAX_PARTS:
+        src, dst = source / part, target / part
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*MATHJAX_SKIP))
+        else:
+            shutil.copyfile(src, dst)
+    (target / "config" / "maelab.js").write_text(MATHJAX_LOCAL_CONFIG)
+    return target / "MathJax.js"
 
 
 def render_notebook(ipynb: str | os.PathLike, out_html: str | os.PathLike, keep_code: bool = False) -> Path:
     """One executed notebook -> HTML (nbconvert `lab` template), code cells hidden unless keep_code.
 
-    The template loads MathJax from a CDN: the page opens offline but LaTeX is then not typeset.
+    The page loads nothing from the network: MathJax from ./mathjax/ (see `install_mathjax`). It is written
+    aside and then replaces out_html, so a notebook that does not render leaves the previous page.
     """
     hide = not keep_code
     exporter = HTMLExporter(
-        template_name="lab", exclude_input=hide, exclude_input_prompt=hide, exclude_output_prompt=hide
+        template_name="lab", template_file="maelab_offline.html.j2",
+        extra_loaders=[DictLoader({"maelab_offline.html.j2": OFFLINE_TEMPLATE})], mathjax_url=MATHJAX_URL,
+        exclude_input=hide, exclude_input_prompt=hide, exclude_output_prompt=hide,
     )
-    body, _ = exporter.from_filename(str(ipynb))
+    body, _ = exporter.from_notebook_node(_read_notebook(Path(ipynb)))
     out_html = Path(out_html)
     out_html.parent.mkdir(parents=True, exist_ok=True)
-    out_html.write_text(body, encoding="utf-8")
+    tmp = out_html.with_name(f".{out_html.name}.tmp")
+    tmp.write_text(body, encoding="utf-8")
+    os.replace(tmp, out_html)
     return out_html
+
+
+def _read_notebook(ipynb: Path) -> nbformat.NotebookNode:
+    """An executed notebook; a file that does not parse raises ValueError naming it."""
+    try:
+        return nbformat.read(ipynb, as_version=4)
+    except (ValueError, nbformat.ValidationError) as e:
+        raise ValueError(f"{ipynb} does not parse ({type(e).__name__}: {e}); rerun the notebook to rewrite it") from e
 
 
 def notebook_title(ipynb: str | os.PathLike) -> str | None:
     """The first markdown heading of a notebook."""
-    for cell in nbformat.read(ipynb, as_version=4).cells:
+    for cell in _read_notebook(Path(ipynb)).cells:
         match = HEADING.search(cell.source) if cell.cell_type == "markdown" else None
         if match:
             return match.group(1)
     return None
 
 
-def _read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None
+def _read_status(path: Path) -> dict | None:
+    """A <name>.status.json, None when absent; one that does not parse raises ValueError naming it."""
+    if not path.exists():
+        return None
+    try:
+        status = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} does not parse ({e}); rerun the notebook to rewrite it") from e
+    if not isinstance(status, dict) or "status" not in status:
+        raise ValueError(f"{path} is not a notebook status (no 'status' key); rerun the notebook to rewrite it")
+    return status
 
 
-def _section_row(name: str, section: dict, nb_dir: Path, report_dir: Path) -> dict:
-    """Everything the index shows about one notebook."""
-    ipynb = nb_dir / f"{name}.ipynb"
-    status = _read_json(nb_dir / f"{name}.status.json") or {}
-    summary = _read_json(nb_dir / f"{name}.summary.json") or {}
-    ran = ipynb.exists()
-    return {
-        "name": name,
-        "paper": section.get("paper", ""),
-        "title": (notebook_title(ipynb) if ran else None) or summary.get("title") or section.get("title") or name,
-        "status": status.get("status", "unknown") if ran else "not run",
-        "duration_s": status.get("duration_s"),
-        "parameters": status.get("parameters", {}),
-        "headlines": summary.get("headlines", []),
-        "claims": [{"notebook": name, **c} for c in summary.get("claims", [])],
-        "page": f"{name}.html" if (report_dir / f"{name}.html").exists() else None,
-    }
+def _read_summary(path: Path) -> dict | None:
+    """A <name>.summary.json as a dict, None when absent; one that does not parse raises ValueError naming it."""
+    if not path.exists():
+        return None
+    try:
+        return Summary.load(path).to_dict()
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} does not parse as a summary ({type(e).__name__}: {e}); rerun the notebook") from e
+
+
+def _render_pages(name: str, nb_dir: Path, report_dir: Path, keep_code: bool) -> dict[str, str]:
+    """Render <name>.ipynb and <name>.failed.ipynb (a stale failed page is removed); page kind -> file name.
+
+    A notebook that does not render keeps its previous page and raises ValueError naming the file.
+    """
+    pages, errors = {}, []
+    for kind, stem in (("page", name), ("failed page", f"{name}.failed")):
+        ipynb, html = nb_dir / f"{stem}.ipynb", report_dir / f"{stem}.html"
+        if not ipynb.exists():
+            if kind == "failed page":
+                html.unlink(missing_ok=True)
+            continue
+        try:
+            render_notebook(ipynb, html, keep_code)
+        except ValueError as e:
+            errors.append(str(e))
+        if html.exists():
+            pages[kind] = html.name
+    if errors:
+        raise _PageError("; ".join(errors), pages)
+    return pages
+
+
+class _PageError(ValueError):
+    """Some page of a notebook did not render; `pages` are those that exist (rendered now or before)."""
+
+    def __init__(self, message: str, pages: dict[str, str]) -> None:
+        super().__init__(message)
+        self.pages = pages
+
+
+def _section_row(name: str, section: dict, nb_dir: Path, report_dir: Path, keep_code: bool) -> dict:
+    """Everything the index and the ledger show about one notebook.
+
+    Status is that of the latest run: 'ok', 'failed' (it failed, or one of its files does not parse: `reason`
+    says which) or 'not run'. Only an ok notebook's claims carry verdicts; otherwise each claim of its last good
+    summary is listed as 'not computed', with the reason, or one line says that none were.
+    """
+    good, failed = nb_dir / f"{name}.ipynb", nb_dir / f"{name}.failed.ipynb"
+    row = {"name": name, "paper": section.get("paper", ""), "duration_s": None, "parameters": {}, "headlines": [],
+           "claims": [], "pages": {}, "reason": None}
+    summary = status = None
+    try:
+        try:
+            row["pages"] = _render_pages(name, nb_dir, report_dir, keep_code)
+        except _PageError as e:
+            row["pages"] = e.pages
+            raise
+        summary = _read_summary(nb_dir / f"{name}.summary.json")
+        status = _read_status(nb_dir / f"{name}.failed.status.json") or _read_status(nb_dir / f"{name}.status.json")
+        if status is None and (good.exists() or failed.exists()):
+            raise ValueError(f"{nb_dir / f'{name}.status.json'} is missing; rerun the notebook to rewrite it")
+        row["status"] = status["status"] if status else "not run"
+        row["reason"] = status.get("error") if status else "the notebook has not been executed"
+        row["title"] = notebook_title(good if good.exists() else failed) if status else None
+    except ValueError as e:
+        row["status"], row["reason"], row["title"] = "failed", str(e), None
+    row["title"] = row["title"] or (summary or {}).get("title") or section.get("title") or name
+    if status:
+        row["duration_s"], row["parameters"] = status.get("duration_s"), status.get("parameters", {})
+    if row["status"] == "ok" and summary:
+        row["reason"], row["headlines"] = None, summary["headlines"]
+        row["claims"] = [{"notebook": name, **c} for c in summary["claims"]]
+    elif row["status"] != "ok":
+        row["claims"] = _not_computed(name, summary, row["reason"] or row["status"])
+    return row
+
+
+def _not_computed(name: str, summary: dict | None, reason: str) -> list[dict]:
+    """Ledger entries for the claims a notebook was expected to compute but did not."""
+    if not summary or not summary["claims"]:
+        return [{"notebook": name, "id": "", "statement": f"claims of {name} not computed: {reason}",
+                 "verdict": NOT_COMPUTED, "evidence": reason}]
+    return [
+        {"notebook": name, "id": c["id"], "statement": c["statement"], "paper": c.get("paper"), "verdict": NOT_COMPUTED,
+         "evidence": f"{reason} (the last successful run found: {c['verdict']})", "profile": c.get("profile", "")}
+        for c in summary["claims"]
+    ]
 
 
 def _td(content: str, cls: str = "") -> str:
@@ -98,14 +237,16 @@ def _index_row(row: dict) -> str:
         for h in row["headlines"]
     )
     duration = "—" if row["duration_s"] is None else f"{row['duration_s']:.1f} s"
+    status = escape(row["status"]) + (f"<br><span class='muted'>{escape(row['reason'])}</span>" if row["reason"] else "")
+    links = "<br>".join(f"<a href='{escape(page)}'>{escape(kind)}</a>" for kind, page in row["pages"].items())
     cells = [
         _td(escape(row["paper"])),
         _td(f"{escape(row['title'])}<br><span class='muted'>{escape(row['name'])}</span>"),
-        _td(escape(row["status"]), cls=row["status"]),
+        _td(status, cls=row["status"]),
         _td(escape(duration)),
         _td(escape(params or "defaults")),
         _td(f"<ul>{headlines}</ul>" if headlines else "—"),
-        _td(f"<a href='{escape(row['page'])}'>page</a>" if row["page"] else "—"),
+        _td(links or "—"),
     ]
     return "<tr>" + "".join(cells) + "</tr>"
 
@@ -128,7 +269,7 @@ def _ledger_row(claim: dict) -> str:
 
 
 def _index_html(profile: str, rows: list[dict], claims: list[dict], description: str = "") -> str:
-    counts = ", ".join(f"{sum(c['verdict'] == v for c in claims)} {v}" for v in VERDICTS)
+    counts = ", ".join(f"{sum(c['verdict'] == v for c in claims)} {v}" for v in (*VERDICTS, NOT_COMPUTED))
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
     head = "".join(f"<th>{h}</th>" for h in INDEX_COLUMNS)
     ledger_head = "".join(f"<th>{h}</th>" for h in LEDGER_COLUMNS)
@@ -151,29 +292,36 @@ def _index_html(profile: str, rows: list[dict], claims: list[dict], description:
 """
 
 
+def _executed_names(nb_dir: Path) -> list[str]:
+    """Notebooks with a good or failed executed notebook in nb_dir, in name order (files being written excluded)."""
+    stems = (p.name.removesuffix(".ipynb") for p in nb_dir.glob("*.ipynb") if not p.name.startswith("."))
+    return sorted({stem.removesuffix(".failed") for stem in stems})
+
+
 def build_report(
     results_dir: str | os.PathLike, profile: str, keep_code: bool = False, sections: list[dict] | None = None,
     description: str = "",
 ) -> Path:
-    """Render every executed notebook of a profile and write report/index.html and report/ledger.json.
+    """Render every executed notebook of a profile and write report/index.html, report/ledger.json and report/mathjax/.
 
     description: what the profile is (shown under the title).
     sections: expected notebooks in index order, dicts with keys name, paper, title; those without output show
-    as 'not run'. Executed notebooks not in `sections` follow in name order.
+    as 'not run'. Executed notebooks not in `sections` follow in name order. The ledger lists every claim a
+    notebook computed, and as 'not computed' (with the reason) those of a notebook that failed or did not run.
     """
     nb_dir = Path(results_dir) / profile / "notebooks"
     report_dir = Path(results_dir) / profile / "report"
     report_dir.mkdir(parents=True, exist_ok=True)
-    executed = sorted(nb_dir.glob("*.ipynb"))
-    for ipynb in executed:
-        render_notebook(ipynb, report_dir / f"{ipynb.stem}.html", keep_code)
+    install_mathjax(report_dir)
     expected = {s["name"]: s for s in sections or []}
-    names = list(expected) + [p.stem for p in executed if p.stem not in expected]
-    rows = [_section_row(name, expected.get(name, {}), nb_dir, report_dir) for name in names]
+    names = list(expected) + [n for n in _executed_names(nb_dir) if n not in expected]
+    rows = [_section_row(name, expected.get(name, {}), nb_dir, report_dir, keep_code) for name in names]
     claims = [c for row in rows for c in row["claims"]]
     save_json(report_dir / "ledger.json", claims)
     index = report_dir / "index.html"
-    index.write_text(_index_html(profile, rows, claims, description), encoding="utf-8")
+    tmp = index.with_name(".index.html.tmp")
+    tmp.write_text(_index_html(profile, rows, claims, description), encoding="utf-8")
+    os.replace(tmp, index)
     return index
 
 
