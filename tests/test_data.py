@@ -5,8 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from maelab.data.datasets import (DataConfig, DatasetNotFound, ImageTensors, epoch_batches, load_dataset,
-                         load_fashion_mnist, pad_to, random_hflip, random_resized_crop, stratified_subset)
+from maelab.data import hierarchical
+from maelab.data.augment import random_hflip, random_resized_crop
+from maelab.data.datasets import (DATASETS, DataConfig, DatasetNotFound, ImageTensors, check_available, epoch_batches,
+                                  load_dataset, load_fashion_mnist, load_split, pad_to, stratified_subset)
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
 needs_fmnist = pytest.mark.skipif(not FMNIST.exists(), reason="Debian package dataset-fashion-mnist not installed")
@@ -71,3 +73,29 @@ def test_crop_of_constant_image_is_constant_and_flip_flips():
     out = random_hflip(ramp, torch.Generator().manual_seed(0))
     flipped = (out[:, 0, 0, 0] == 4).float().mean()
     assert 0.25 < flipped < 0.75
+
+
+def test_every_dataset_of_the_table_is_a_valid_data_name():
+    for name, info in DATASETS.items():
+        assert DataConfig(name=name).name == name and len(info.mean) == len(info.std) and "train" in info.splits
+
+
+def test_the_hierarchical_dataset_loads_every_split_through_the_table(tmp_path, monkeypatch):
+    """data.name = "hierarchical" works like any dataset: same test images in every shifted split, labels kept."""
+    monkeypatch.setattr(hierarchical, "SPLIT_SIZES", {s: 40 for s in hierarchical.SPLITS})
+    cfg = DataConfig(name="hierarchical", root=str(tmp_path), img_size=32)
+    check_available(cfg)
+    test = load_split(cfg, "test")
+    assert test.images.shape == (40, 1, 32, 32) and test.images.dtype == torch.uint8
+    for split in ("cue_conflict", "shift_noise"):
+        shifted = load_split(cfg, split)
+        assert torch.equal(shifted.labels, test.labels) and not torch.equal(shifted.images, test.images)
+    with pytest.raises(ValueError, match="has no split 'val'"):
+        load_split(cfg, "val")
+
+
+def test_a_missing_dataset_is_reported_before_any_image_is_read(tmp_path):
+    with pytest.raises(DatasetNotFound, match="Fix: "):
+        check_available(DataConfig(root=str(tmp_path)))
+    with pytest.raises(DatasetNotFound, match="--data-root"):
+        check_available(DataConfig(name="imagenet", root=str(tmp_path)))

@@ -44,14 +44,14 @@ def import_graph() -> nx.DiGraph:
         for target in imports_of(path):
             while target not in modules and "." in target:  # `from .x import name` names a module's attribute
                 target = target.rsplit(".", 1)[0]
-            if target in modules and target != name and not target.endswith("__init__") and target != "maelab":
+            if target in modules and target != name and target != "maelab":
                 g.add_edge(name, target)
     return g
 
 
 def layer(module: str) -> str:
     parts = module.split(".")
-    return parts[1] if len(parts) > 2 else ""
+    return parts[1] if len(parts) > 1 else ""
 
 
 def test_the_import_graph_sees_known_edges():

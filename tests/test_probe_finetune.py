@@ -20,7 +20,7 @@ def test_cached_inputs_give_the_same_outputs_as_images(tune):
     model = ProbeModel(ViTEncoder(ENC), 3, ProbeConfig(tune=tune)).eval()
     ds = images()
     cached = cache_inputs(model, ds, "fashion_mnist", batch_size=10)
-    from maelab.data.datasets import normalize
+    from maelab.data.augment import normalize
 
     assert torch.allclose(model(cached.images), model(normalize(ds.images, "fashion_mnist")), atol=1e-5)
     assert cached.images.dim() == (3 if tune == "last_qkv" else 2)

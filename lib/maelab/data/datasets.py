@@ -1,40 +1,21 @@
-"""Datasets as uint8 tensors, resumable epoch batches, and MAE augmentation on tensors.
+"""The data table (one row per dataset: where it lives, its statistics, classes, splits, loader) and resumable batches.
 
-Fashion-MNIST (Debian package `dataset-fashion-mnist`, IDX gz) and CIFAR-10 are held in memory as
-uint8 [N, C, H, W]; ImageNet-style folders are decoded by DataLoader workers. Augmentation runs on
-whole batches of tensors (on the training device), so the data path is never the bottleneck.
+Fashion-MNIST (Debian package `dataset-fashion-mnist`, IDX gz), CIFAR-10 and the synthetic hierarchical dataset
+(data/hierarchical.py, generated and cached) are held in memory as uint8 [N, C, H, W]; ImageNet-style folders are
+decoded by DataLoader workers. A new dataset is one entry of `DATASETS`.
 """
 
 import gzip
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torchvision.ops import roi_align
 
+from . import hierarchical
 
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """One row of the data table: everything the package needs to know about a dataset."""
-
-    root: str  # default location; --data-root / data.root overrides it
-    mean: tuple[float, ...]  # per-channel statistics of the training split (normalisation)
-    std: tuple[float, ...]
-    num_classes: int
-    train_size: int
-    splits: tuple[str, ...] = ("train", "test")
-
-
-DATASETS = {
-    "fashion_mnist": DatasetInfo("/usr/share/datasets/fashion-mnist", (0.2860,), (0.3530,), 10, 60_000),
-    "cifar10": DatasetInfo("data/cifar10", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 10, 50_000),
-    "imagenet": DatasetInfo("data/imagenet", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 1000, 1_281_167),
-}
-NUM_CLASSES = {name: info.num_classes for name, info in DATASETS.items()}
 
 
 class DatasetNotFound(FileNotFoundError):
@@ -86,7 +67,7 @@ def load_fashion_mnist(root: Path, train: bool) -> ImageTensors:
     if missing:
         raise DatasetNotFound(
             f"Fashion-MNIST not found: tried {missing[0]}. Fix: `sudo apt-get install dataset-fashion-mnist` "
-            f"(files land in {DATASETS['fashion_mnist'].root}), or pass --data-root DIR holding "
+            f"(files land in /usr/share/datasets/fashion-mnist), or pass --data-root DIR holding "
             f"{prefix}-images-idx3-ubyte.gz and {prefix}-labels-idx1-ubyte.gz"
         )
     images = torch.from_numpy(_read_idx(paths[0]).copy())[:, None]
@@ -148,12 +129,81 @@ def pad_to(images: torch.Tensor, size: int) -> torch.Tensor:
     return F.pad(images, (left, size - w - left, top, size - h - top))
 
 
-def load_dataset(cfg: DataConfig, train: bool, crop: bool = True) -> ImageTensors | torch.utils.data.Dataset:
-    """The split as uint8 images; crop=False keeps image folders uncropped for self-cropping objectives."""
-    root = Path(cfg.root or DATASETS[cfg.name].root)
-    if cfg.name == "imagenet":
-        return imagenet_folder(root, train, cfg.img_size, crop)
-    ds = load_fashion_mnist(root, train) if cfg.name == "fashion_mnist" else load_cifar10(root, train, cfg.download)
+def load_hierarchical(root: Path, split: str) -> ImageTensors:
+    data = hierarchical.load(root, split)
+    return ImageTensors(torch.from_numpy(data["images"]), torch.from_numpy(data["labels"]))
+
+
+def check_fashion_mnist(root: Path, cfg: DataConfig) -> None:
+    for train in (True, False):
+        prefix = "train" if train else "t10k"
+        if not all((root / f"{prefix}-{kind}-ubyte.gz").exists() for kind in ("images-idx3", "labels-idx1")):
+            load_fashion_mnist(root, train)  # raises DatasetNotFound naming the file and the fix
+
+
+def check_cifar10(root: Path, cfg: DataConfig) -> None:
+    if not cfg.download and not (root / "cifar-10-batches-py").is_dir():
+        raise DatasetNotFound(f"CIFAR-10 not found: tried {root / 'cifar-10-batches-py'}. Fix: pass --data-root DIR holding "
+                              f"cifar-10-batches-py, or set data.download = true in the profile on a machine with internet")
+
+
+def check_imagenet(root: Path, cfg: DataConfig) -> None:
+    for split in ("train", "val"):
+        if not (root / split).is_dir():
+            raise DatasetNotFound(f"ImageNet split not found: tried {root / split}. "
+                                  f"Fix: pass --data-root DIR with train/ and val/ class folders")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One row of the data table: everything the package needs to know about a dataset."""
+
+    root: str  # default location; --data-root / data.root overrides it
+    mean: tuple[float, ...]  # per-channel statistics of the training split (normalisation)
+    std: tuple[float, ...]
+    num_classes: int
+    train_size: int
+    load: Callable[[Path, str, DataConfig, bool], ImageTensors | torch.utils.data.Dataset]  # (root, split, cfg, crop)
+    check: Callable[[Path, DataConfig], None]  # cheap existence check: DatasetNotFound naming the fix, or nothing
+    splits: tuple[str, ...] = ("train", "test")
+
+
+DATASETS = {
+    "fashion_mnist": DatasetInfo("/usr/share/datasets/fashion-mnist", (0.2860,), (0.3530,), 10, 60_000,
+                                 lambda root, split, cfg, crop: load_fashion_mnist(root, split == "train"), check_fashion_mnist),
+    "cifar10": DatasetInfo("data/cifar10", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 10, 50_000,
+                           lambda root, split, cfg, crop: load_cifar10(root, split == "train", cfg.download), check_cifar10),
+    "imagenet": DatasetInfo("data/imagenet", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 1000, 1_281_167,
+                            lambda root, split, cfg, crop: imagenet_folder(root, split == "train", cfg.img_size, crop),
+                            check_imagenet),
+    # generated from a seed and cached (no file of it is committed); its shifted splits change only low-level latents
+    "hierarchical": DatasetInfo("~/.cache/maelab/hierarchical", *hierarchical.MEAN_STD, hierarchical.NUM_CLASSES,
+                                hierarchical.SPLIT_SIZES["train"], lambda root, split, cfg, crop: load_hierarchical(root, split),
+                                lambda root, cfg: None, hierarchical.SPLITS),
+}
+NUM_CLASSES = {name: info.num_classes for name, info in DATASETS.items()}
+
+
+def data_root(cfg: DataConfig) -> Path:
+    return Path(cfg.root or DATASETS[cfg.name].root).expanduser()
+
+
+def check_available(cfg: DataConfig) -> None:
+    """A cheap existence check of the dataset's files (no image is read): DatasetNotFound with its Fix text, or nothing."""
+    DATASETS[cfg.name].check(data_root(cfg), cfg)
+
+
+def load_split(cfg: DataConfig, split: str, crop: bool = True) -> ImageTensors | torch.utils.data.Dataset:
+    """One split as uint8 images, padded to cfg.img_size, subset as configured; crop=False keeps image folders
+    uncropped for self-cropping objectives. Subsets apply to "train" (train_subset, repeat_to) and to every other
+    split (test_subset), so a shifted test split is scored on the same images as "test"."""
+    info = DATASETS[cfg.name]
+    if split not in info.splits:
+        raise ValueError(f"{cfg.name} has no split {split!r}; its splits: {list(info.splits)}")
+    ds = info.load(data_root(cfg), split, cfg, crop)
+    if not isinstance(ds, ImageTensors):
+        return ds
+    train = split == "train"
     ds = ImageTensors(pad_to(ds.images, cfg.img_size), ds.labels)
     subset = cfg.train_subset if train else cfg.test_subset
     if subset:
@@ -162,6 +212,11 @@ def load_dataset(cfg: DataConfig, train: bool, crop: bool = True) -> ImageTensor
         reps = -(-cfg.repeat_to // len(ds))
         ds = ImageTensors(ds.images.repeat(reps, 1, 1, 1)[: cfg.repeat_to], ds.labels.repeat(reps)[: cfg.repeat_to])
     return ds
+
+
+def load_dataset(cfg: DataConfig, train: bool, crop: bool = True) -> ImageTensors | torch.utils.data.Dataset:
+    """The training or the test split (load_split)."""
+    return load_split(cfg, "train" if train else "test", crop)
 
 
 def images_per_epoch(cfg: DataConfig) -> int:
@@ -189,63 +244,3 @@ def iterate(
         return
     loader = torch.utils.data.DataLoader(ds, batch_sampler=[b.tolist() for b in batches], num_workers=num_workers, pin_memory=True)
     yield from loader
-
-
-def normalize(x: torch.Tensor, dataset: str) -> torch.Tensor:
-    """uint8 or [0, 1] float images -> per-channel standardised float."""
-    x = x.float() / 255 if x.dtype == torch.uint8 else x
-    info = DATASETS[dataset]
-    mean, std = (torch.tensor(v, device=x.device).view(1, -1, 1, 1) for v in (info.mean, info.std))
-    return (x - mean) / std
-
-
-def random_resized_crop(
-    x: torch.Tensor,
-    size: int,
-    scale: tuple[float, float] = (0.2, 1.0),
-    ratio: tuple[float, float] = (3 / 4, 4 / 3),
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Batched torchvision-style RandomResizedCrop of float [B, C, H, W] via bilinear roi_align.
-
-    Per image: area ~ U(scale) * H * W, log-aspect ~ U(log ratio); the first of 10 tries that fits is used,
-    else the largest centred crop of clamped aspect (torchvision's fallback).
-    """
-    B, _, H, W = x.shape
-    tries = 10
-    dev = generator.device if generator is not None else x.device
-    area = H * W * torch.empty(B, tries, device=dev).uniform_(*scale, generator=generator)
-    log_r = torch.empty(B, tries, device=dev).uniform_(float(np.log(ratio[0])), float(np.log(ratio[1])), generator=generator)
-    aspect = torch.exp(log_r)
-    w = torch.sqrt(area * aspect).round()
-    h = torch.sqrt(area / aspect).round()
-    ok = (w > 0) & (h > 0) & (w <= W) & (h <= H)
-    first = torch.where(ok.any(1), ok.float().argmax(1), torch.full((B,), -1, device=dev))
-    in_ratio = min(max(W / H, ratio[0]), ratio[1])
-    fb_w, fb_h = (float(W), round(W / in_ratio)) if W / H < ratio[0] else (round(H * in_ratio), float(H))
-    rows = torch.arange(B, device=dev)
-    w = torch.where(first >= 0, w[rows, first.clamp(min=0)], torch.full((B,), float(fb_w), device=dev))
-    h = torch.where(first >= 0, h[rows, first.clamp(min=0)], torch.full((B,), float(fb_h), device=dev))
-    u = torch.rand(B, 2, device=dev, generator=generator)
-    x0 = torch.where(first >= 0, torch.floor(u[:, 0] * (W - w + 1)), (W - w) / 2)
-    y0 = torch.where(first >= 0, torch.floor(u[:, 1] * (H - h + 1)), (H - h) / 2)
-    boxes = torch.stack([rows.float(), x0, y0, x0 + w, y0 + h], dim=1).to(x)
-    return roi_align(x, boxes, output_size=size, aligned=True)
-
-
-def random_hflip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Flip each image left-right with probability 1/2."""
-    dev = generator.device if generator is not None else x.device
-    flip = (torch.rand(x.shape[0], device=dev, generator=generator) < 0.5).to(x.device)
-    return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-
-
-def mae_augment(x: torch.Tensor, dataset: str, generator: torch.Generator | None = None) -> torch.Tensor:
-    """MAE pretraining augmentation on a batch: RandomResizedCrop(0.2, 1) + horizontal flip, then normalise.
-
-    Image folders (ImageNet) were already cropped per image by the DataLoader workers: only flip here.
-    """
-    x = x.float() / 255 if x.dtype == torch.uint8 else x
-    if dataset != "imagenet":
-        x = random_resized_crop(x, x.shape[-1], generator=generator)
-    return normalize(random_hflip(x, generator), dataset)

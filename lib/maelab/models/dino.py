@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import weight_norm
 
-from ..data.datasets import normalize, random_hflip, random_resized_crop
+from ..data.augment import normalize, random_hflip, random_resized_crop
 from .vit import ViTConfig, ViTEncoder
 
 

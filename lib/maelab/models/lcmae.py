@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from ..data.datasets import mae_augment
+from ..data.augment import mae_augment
 from .losses import cross_view_loss, in_view_loss, normalized_std
 from .mae import MaskedAutoencoder
 from .vit import ViTEncoder

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 
-from ..data.datasets import mae_augment
+from ..data.augment import mae_augment
 from .decoders import DecoderConfig, build_decoder
 from .losses import reconstruction_loss
 from .targets import block_targets, normalize_targets, patchify

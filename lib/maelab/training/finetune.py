@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from timm.data import Mixup
 from timm.layers import trunc_normal_
 
-from ..data.datasets import ImageTensors, iterate, normalize, random_hflip, random_resized_crop
+from ..data.datasets import ImageTensors, iterate
+from ..data.augment import normalize, random_hflip, random_resized_crop
 from ..models.vit import LayerNorm, ViTConfig, ViTEncoder
 
 POOLS = ("avg", "cls")

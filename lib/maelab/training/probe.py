@@ -15,7 +15,8 @@ import torch
 import torch.nn as nn
 from timm.layers import trunc_normal_
 
-from ..data.datasets import ImageTensors, iterate, mae_augment, normalize
+from ..data.datasets import ImageTensors, iterate
+from ..data.augment import mae_augment, normalize
 from ..models.vit import ViTEncoder
 
 HEADS = ("bn_linear", "linear")
