@@ -16,8 +16,12 @@ cd "$(dirname "$0")"
 
 PROFILE=mini; ONLY=setup,data,runs,notebooks,report; CLUSTER=auto; DRY=(); PAPERS=(); PASS=(); DATA_ROOT=""
 RESULTS=results; KEEP=()
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }  # the header comment
+die() { echo "$1 (./reproduce.sh --help lists the options)" >&2; exit 2; }
 while [ $# -gt 0 ]; do
+  case "$1" in --profile|--only|--paper|--cluster|--data-root|--results-dir|--set)
+    [ $# -ge 2 ] && [[ $2 != --* ]] || die "$1 needs a value" ;;
+  esac
   case "$1" in
     --profile) PROFILE=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
@@ -29,7 +33,7 @@ while [ $# -gt 0 ]; do
     --set) PASS+=(--set "$2"); shift 2 ;;
     --keep-code) KEEP=(--keep-code); shift ;;
     -h|--help) usage 0 ;;
-    *) echo "unknown option $1" >&2; usage 2 ;;
+    *) die "unknown option $1" ;;
   esac
 done
 for s in ${ONLY//,/ }; do
@@ -38,6 +42,20 @@ done
 has() { [[ ",$ONLY," == *",$1,"* ]]; }
 VENV=${MAELAB_VENV:-.venv}
 PY="$VENV/bin/python"
+M=("$PY" -m maelab --profile "$PROFILE" --results-dir "$RESULTS" "${PAPERS[@]}" "${PASS[@]}")
+
+# --profile, --set and --paper are checked before anything slow: now when the virtualenv already runs maelab,
+# else after setup. Bad input: one line naming the fix, exit 2. Sets DATASET, the profile's dataset.
+DATASET=""
+validate() {
+  local err rc=0
+  err=$(mktemp)
+  DATASET=$("${M[@]}" check 2>"$err") || rc=$?
+  if [ "$1" = early ] && [ $rc -ne 0 ] && [ $rc -ne 2 ]; then DATASET=""; rm -f "$err"; return 0; fi  # setup fixes the venv
+  cat "$err" >&2; rm -f "$err"
+  [ $rc -eq 0 ] || exit 2
+}
+[ -x "$PY" ] && validate early
 
 if has setup; then
   [ -x "$PY" ] || python3 -m venv "$VENV"
@@ -55,10 +73,10 @@ if has setup; then
   fi
 fi
 [ -x "$PY" ] || { echo "no virtualenv at $VENV: run with --only setup first" >&2; exit 2; }
+[ -n "$DATASET" ] || validate late
 
 if has data && [ -z "$DATA_ROOT" ]; then
-  dataset=$("$PY" -c "from maelab.pipeline.config import load_profile; print(load_profile('$PROFILE').data.name)")
-  if [ "$dataset" = fashion_mnist ] && [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  if [ "$DATASET" = fashion_mnist ] && [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       echo "== data: installing Debian package dataset-fashion-mnist"
       apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; }
@@ -67,10 +85,9 @@ if has data && [ -z "$DATA_ROOT" ]; then
            "holding {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz" >&2; exit 2
     fi
   fi
-  echo "== data: $dataset ready"
+  echo "== data: $DATASET ready"
 fi
 
-M=("$PY" -m maelab --profile "$PROFILE" --results-dir "$RESULTS" "${PAPERS[@]}" "${PASS[@]}")
 status=0
 if has runs; then
   echo "== runs ($PROFILE, cluster=$CLUSTER)"

@@ -5,6 +5,7 @@ A failed run never replaces those: it is kept beside them as `<name>.failed.ipyn
 papermill cannot read Jupytext `.py` files, so each notebook is read with `jupytext.read` and passed as a
 NotebookNode. Parameters are checked against the notebook's `parameters` cell (papermill only warns).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,10 +15,10 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
 
 import jupytext
 import papermill
@@ -94,6 +95,7 @@ def ensure_kernel() -> None:
 
 def _provenance(results_dir: Path) -> dict[str, object]:
     """The maelab checkout's commit, and whether it has uncommitted changes outside `results_dir` (None: no git)."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True, check=True).stdout
 
@@ -145,7 +147,7 @@ def _restore(path: Path, before: _Snapshot | None) -> None:
 
 def _aside(path: Path, name: str) -> Path:
     """Where a failed run keeps its version of a notebook file: <name>.failed.ipynb, <name>.failed.status.json, ..."""
-    return path.with_name(f"{name}.failed{path.name[len(name):]}")
+    return path.with_name(f"{name}.failed{path.name[len(name) :]}")
 
 
 def execute(
@@ -180,8 +182,14 @@ def execute(
     started, t0, error, provenance = _now(), time.perf_counter(), None, _provenance(results_dir)
     try:
         papermill.execute_notebook(
-            jupytext.read(nb_path), str(running), parameters=injected, kernel_name=KERNEL, language="python",
-            cwd=str(nb_path.parent), execution_timeout=timeout, progress_bar=False,
+            jupytext.read(nb_path),
+            str(running),
+            parameters=injected,
+            kernel_name=KERNEL,
+            language="python",
+            cwd=str(nb_path.parent),
+            execution_timeout=timeout,
+            progress_bar=False,
         )
     except PapermillExecutionError as e:
         error = f"{e.ename}: {e.evalue}"
@@ -198,14 +206,25 @@ def execute(
         if _written(summary, before):
             os.replace(summary, _aside(summary, name))
             _restore(summary, before)
+        else:
+            _aside(summary, name).unlink(missing_ok=True)  # an earlier failure's
     if running.exists():
         os.replace(running, run.output)
-    save_json(run.output.with_name(run.output.name.removesuffix(".ipynb") + ".status.json"), {
-        "notebook": name, "source": os.path.relpath(nb_path, results_dir),
-        "output": os.path.relpath(run.output, results_dir), "status": run.status, "duration_s": round(run.duration_s, 3),
-        "parameters": {k: v for k, v in injected.items() if k != "results_dir"}, "error": error,
-        "started": started, "finished": _now(), **provenance,
-    })
+    save_json(
+        run.output.with_name(run.output.name.removesuffix(".ipynb") + ".status.json"),
+        {
+            "notebook": name,
+            "source": os.path.relpath(nb_path, results_dir),
+            "output": os.path.relpath(run.output, results_dir),
+            "status": run.status,
+            "duration_s": round(run.duration_s, 3),
+            "parameters": {k: v for k, v in injected.items() if k != "results_dir"},
+            "error": error,
+            "started": started,
+            "finished": _now(),
+            **provenance,
+        },
+    )
     if not error:
         if before is not None and not _written(summary, before):
             summary.unlink()  # this run saved no summary: the older one's claims are not this run's
@@ -254,16 +273,25 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m maelab.pipeli
     parser.add_argument("--profile", default="smoke", help="results profile (default: smoke)")
     parser.add_argument("--results-dir", type=Path, default=Path("results"), help="default: results")
     parser.add_argument(
-        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-        help="override a name of the notebook's parameters cell; VALUE is JSON/YAML, e.g. -p seeds \"[0,1]\"",
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help='override a name of the notebook\'s parameters cell; VALUE is JSON/YAML, e.g. -p seeds "[0,1]"',
     )
     parser.add_argument("--out-dir", type=Path, help="write the executed notebook here instead")
     parser.add_argument("--timeout", type=float, help="per-cell timeout in seconds")
     args = parser.parse_args(argv)
     try:
         run = execute(
-            args.notebook, args.profile, args.results_dir, {n: _literal(v) for n, v in args.parameter},
-            out_dir=args.out_dir, timeout=args.timeout,
+            args.notebook,
+            args.profile,
+            args.results_dir,
+            {n: _literal(v) for n, v in args.parameter},
+            out_dir=args.out_dir,
+            timeout=args.timeout,
         )
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -4,6 +4,7 @@ Reads results/<profile>/notebooks/<name>{,.failed}.{ipynb,status.json,summary.js
 results/<profile>/report/: <name>.html (the last good run), <name>.failed.html (a failed latest run), index.html,
 ledger.json and mathjax/ (served next to the pages, so formulas render offline).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,10 +13,10 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
-from typing import Sequence
 
 import nbformat
 from jinja2 import DictLoader
@@ -34,8 +35,14 @@ NOT_COMPUTED = "not computed"  # the verdict of an expected claim whose notebook
 # extensions; not copied: SVG output, MathML input, a11y, localizations (English is built in).
 MATHJAX_DIR = "mathjax"
 MATHJAX_PARTS = (
-    "LICENSE", "MathJax.js", "config/TeX-AMS-MML_HTMLorMML-full.js", "config/Safe.js", "extensions", "jax/element",
-    "jax/output/HTML-CSS", "fonts/HTML-CSS/STIX-Web/woff",
+    "LICENSE",
+    "MathJax.js",
+    "config/TeX-AMS-MML_HTMLorMML-full.js",
+    "config/Safe.js",
+    "extensions",
+    "jax/element",
+    "jax/output/HTML-CSS",
+    "fonts/HTML-CSS/STIX-Web/woff",
 )
 MATHJAX_SKIP = ("a11y", "MathML")
 MATHJAX_LOCAL_CONFIG = """\
@@ -60,7 +67,7 @@ ul { margin: 0; padding-left: 1.2em; }
 .ok, .reproduced { background: #d4edda; }
 .failed, .not-reproduced { background: #f8d7da; }
 .inconclusive { background: #fff3cd; }
-.not-run, .unknown, .not-computed { background: #e2e3e5; }
+.not-run, .not-computed, .untestable-at-this-scale { background: #e2e3e5; }
 .muted { color: #777; }
 """
 
@@ -87,16 +94,23 @@ def render_notebook(ipynb: str | os.PathLike, out_html: str | os.PathLike, keep_
     """One executed notebook -> HTML (nbconvert `lab` template), code cells hidden unless keep_code.
 
     The page loads nothing from the network: MathJax from ./mathjax/ (see `install_mathjax`). It is written
-    aside and then replaces out_html, so a notebook that does not render leaves the previous page.
+    aside and then replaces out_html; a notebook that does not parse raises ValueError and leaves the old page.
     """
+    return _export(_read_notebook(Path(ipynb)), Path(out_html), keep_code)
+
+
+def _export(nb: nbformat.NotebookNode, out_html: Path, keep_code: bool) -> Path:
     hide = not keep_code
     exporter = HTMLExporter(
-        template_name="lab", template_file="maelab_offline.html.j2",
-        extra_loaders=[DictLoader({"maelab_offline.html.j2": OFFLINE_TEMPLATE})], mathjax_url=MATHJAX_URL,
-        exclude_input=hide, exclude_input_prompt=hide, exclude_output_prompt=hide,
+        template_name="lab",
+        template_file="maelab_offline.html.j2",
+        extra_loaders=[DictLoader({"maelab_offline.html.j2": OFFLINE_TEMPLATE})],
+        mathjax_url=MATHJAX_URL,
+        exclude_input=hide,
+        exclude_input_prompt=hide,
+        exclude_output_prompt=hide,
     )
-    body, _ = exporter.from_notebook_node(_read_notebook(Path(ipynb)))
-    out_html = Path(out_html)
+    body, _ = exporter.from_notebook_node(nb)
     out_html.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_html.with_name(f".{out_html.name}.tmp")
     tmp.write_text(body, encoding="utf-8")
@@ -112,9 +126,9 @@ def _read_notebook(ipynb: Path) -> nbformat.NotebookNode:
         raise ValueError(f"{ipynb} does not parse ({type(e).__name__}: {e}); rerun the notebook to rewrite it") from e
 
 
-def notebook_title(ipynb: str | os.PathLike) -> str | None:
+def notebook_title(nb: nbformat.NotebookNode) -> str | None:
     """The first markdown heading of a notebook."""
-    for cell in _read_notebook(Path(ipynb)).cells:
+    for cell in nb.cells:
         match = HEADING.search(cell.source) if cell.cell_type == "markdown" else None
         if match:
             return match.group(1)
@@ -144,12 +158,12 @@ def _read_summary(path: Path) -> dict | None:
         raise ValueError(f"{path} does not parse as a summary ({type(e).__name__}: {e}); rerun the notebook") from e
 
 
-def _render_pages(name: str, nb_dir: Path, report_dir: Path, keep_code: bool) -> dict[str, str]:
-    """Render <name>.ipynb and <name>.failed.ipynb (a stale failed page is removed); page kind -> file name.
+def _render_pages(name: str, nb_dir: Path, report_dir: Path, keep_code: bool, errors: list[str]) -> tuple[dict, str | None]:
+    """Render <name>.ipynb and <name>.failed.ipynb (removing a stale failed page) -> ({link text: page}, title).
 
-    A notebook that does not render keeps its previous page and raises ValueError naming the file.
+    A notebook that does not parse keeps its previous page; the error naming it is appended to `errors`.
     """
-    pages, errors = {}, []
+    pages, titles = {}, []
     for kind, stem in (("page", name), ("failed page", f"{name}.failed")):
         ipynb, html = nb_dir / f"{stem}.ipynb", report_dir / f"{stem}.html"
         if not ipynb.exists():
@@ -157,69 +171,87 @@ def _render_pages(name: str, nb_dir: Path, report_dir: Path, keep_code: bool) ->
                 html.unlink(missing_ok=True)
             continue
         try:
-            render_notebook(ipynb, html, keep_code)
+            nb = _read_notebook(ipynb)
+            _export(nb, html, keep_code)
+            titles.append(notebook_title(nb))
         except ValueError as e:
             errors.append(str(e))
         if html.exists():
             pages[kind] = html.name
-    if errors:
-        raise _PageError("; ".join(errors), pages)
-    return pages
-
-
-class _PageError(ValueError):
-    """Some page of a notebook did not render; `pages` are those that exist (rendered now or before)."""
-
-    def __init__(self, message: str, pages: dict[str, str]) -> None:
-        super().__init__(message)
-        self.pages = pages
+    return pages, next(filter(None, titles), None)
 
 
 def _section_row(name: str, section: dict, nb_dir: Path, report_dir: Path, keep_code: bool) -> dict:
     """Everything the index and the ledger show about one notebook.
 
     Status is that of the latest run: 'ok', 'failed' (it failed, or one of its files does not parse: `reason`
-    says which) or 'not run'. Only an ok notebook's claims carry verdicts; otherwise each claim of its last good
+    names it) or 'not run'. Only an ok notebook's claims carry verdicts; otherwise each claim of its last good
     summary is listed as 'not computed', with the reason, or one line says that none were.
     """
-    good, failed = nb_dir / f"{name}.ipynb", nb_dir / f"{name}.failed.ipynb"
-    row = {"name": name, "paper": section.get("paper", ""), "duration_s": None, "parameters": {}, "headlines": [],
-           "claims": [], "pages": {}, "reason": None}
-    summary = status = None
-    try:
+    errors: list[str] = []
+
+    def attempt(read, path: Path) -> dict | None:
         try:
-            row["pages"] = _render_pages(name, nb_dir, report_dir, keep_code)
-        except _PageError as e:
-            row["pages"] = e.pages
-            raise
-        summary = _read_summary(nb_dir / f"{name}.summary.json")
-        status = _read_status(nb_dir / f"{name}.failed.status.json") or _read_status(nb_dir / f"{name}.status.json")
-        if status is None and (good.exists() or failed.exists()):
-            raise ValueError(f"{nb_dir / f'{name}.status.json'} is missing; rerun the notebook to rewrite it")
-        row["status"] = status["status"] if status else "not run"
-        row["reason"] = status.get("error") if status else "the notebook has not been executed"
-        row["title"] = notebook_title(good if good.exists() else failed) if status else None
-    except ValueError as e:
-        row["status"], row["reason"], row["title"] = "failed", str(e), None
-    row["title"] = row["title"] or (summary or {}).get("title") or section.get("title") or name
-    if status:
-        row["duration_s"], row["parameters"] = status.get("duration_s"), status.get("parameters", {})
-    if row["status"] == "ok" and summary:
-        row["reason"], row["headlines"] = None, summary["headlines"]
-        row["claims"] = [{"notebook": name, **c} for c in summary["claims"]]
-    elif row["status"] != "ok":
-        row["claims"] = _not_computed(name, summary, row["reason"] or row["status"])
-    return row
+            return read(path)
+        except ValueError as e:
+            errors.append(str(e))
+            return None
+
+    summary = attempt(_read_summary, nb_dir / f"{name}.summary.json")
+    status = attempt(_read_status, nb_dir / f"{name}.failed.status.json") or attempt(
+        _read_status, nb_dir / f"{name}.status.json"
+    )
+    pages, title = _render_pages(name, nb_dir, report_dir, keep_code, errors)
+    if status is None and not errors and pages:
+        errors.append(f"{nb_dir / f'{name}.status.json'} is missing; rerun the notebook to rewrite it")
+    if errors:
+        state, reason = "failed", "; ".join(errors)
+    elif status:
+        state, reason = status["status"], status.get("error")
+    else:
+        state, reason = "not run", "the notebook has not been executed"
+    ok = state == "ok"
+    claims = (
+        [{"notebook": name, **c} for c in (summary or {}).get("claims", [])]
+        if ok
+        else _not_computed(name, summary, reason or state)
+    )
+    return {
+        "name": name,
+        "paper": section.get("paper", ""),
+        "title": title or (summary or {}).get("title") or section.get("title") or name,
+        "status": state,
+        "reason": reason,
+        "duration_s": (status or {}).get("duration_s"),
+        "parameters": (status or {}).get("parameters", {}),
+        "headlines": (summary or {}).get("headlines", []) if ok else [],
+        "claims": claims,
+        "pages": pages,
+    }
 
 
 def _not_computed(name: str, summary: dict | None, reason: str) -> list[dict]:
     """Ledger entries for the claims a notebook was expected to compute but did not."""
     if not summary or not summary["claims"]:
-        return [{"notebook": name, "id": "", "statement": f"claims of {name} not computed: {reason}",
-                 "verdict": NOT_COMPUTED, "evidence": reason}]
+        return [
+            {
+                "notebook": name,
+                "id": "",
+                "statement": f"claims of {name} not computed: {reason}",
+                "verdict": NOT_COMPUTED,
+                "evidence": reason,
+            }
+        ]
     return [
-        {"notebook": name, "id": c["id"], "statement": c["statement"], "paper": c.get("paper"), "verdict": NOT_COMPUTED,
-         "evidence": f"{reason} (the last successful run found: {c['verdict']})", "profile": c.get("profile", "")}
+        {
+            "notebook": name,
+            "id": c["id"],
+            "statement": c["statement"],
+            "paper": c.get("paper"),
+            "verdict": NOT_COMPUTED,
+            "evidence": f"{reason} (the last successful run found: {c['verdict']})",
+            "profile": c.get("profile", ""),
+        }
         for c in summary["claims"]
     ]
 
@@ -299,7 +331,10 @@ def _executed_names(nb_dir: Path) -> list[str]:
 
 
 def build_report(
-    results_dir: str | os.PathLike, profile: str, keep_code: bool = False, sections: list[dict] | None = None,
+    results_dir: str | os.PathLike,
+    profile: str,
+    keep_code: bool = False,
+    sections: list[dict] | None = None,
     description: str = "",
 ) -> Path:
     """Render every executed notebook of a profile and write report/index.html, report/ledger.json and report/mathjax/.
