@@ -23,8 +23,19 @@ REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
 
 
+ALWAYS = ("calibration", "data")  # notebooks every selection executes first: the calibration gate, the datasheet
+
+
+def notebooks_of(papers: tuple[str, ...], notebooks_dir: Path = NOTEBOOKS) -> list[Path]:
+    """The papers' notebooks (by name prefix), in report order."""
+    order = [*ALWAYS, *papers]
+    chosen = [p for p in notebooks_dir.glob("*.py") if p.stem.split("_", 1)[0] in order]
+    return sorted(chosen, key=lambda p: (order.index(p.stem.split("_", 1)[0]), p.stem))
+
+
 def paper_notebooks(papers: tuple[str, ...], notebooks_dir: Path = NOTEBOOKS) -> list[Path]:
-    return sorted(p for p in notebooks_dir.glob("*.py") if p.stem.split("_", 1)[0] in papers)
+    """The papers' own notebooks (not the ones every selection executes)."""
+    return [p for p in notebooks_of(papers, notebooks_dir) if p.stem.split("_", 1)[0] in papers]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -120,7 +131,7 @@ def run_stage(args: argparse.Namespace) -> int:
         from .pipeline.notebooks import execute
 
         failed = 0
-        for nb in paper_notebooks(papers):
+        for nb in notebooks_of(papers):
             res = execute(nb, profile.name, args.results_dir, {"overrides": list(profile.overrides)})
             print(
                 f"[{res.status}] {nb.name} ({res.duration_s:.0f} s) -> {res.output}"
@@ -131,7 +142,7 @@ def run_stage(args: argparse.Namespace) -> int:
         return int(failed > 0)
     from .pipeline.report import build_report
 
-    sections = [{"name": nb.stem, "paper": nb.stem.split("_", 1)[0], "title": nb.stem} for nb in paper_notebooks(PAPERS)]
+    sections = [{"name": nb.stem, "paper": nb.stem.split("_", 1)[0], "title": nb.stem} for nb in notebooks_of(PAPERS)]
     index = build_report(args.results_dir, profile.name, args.keep_code, sections, profile.description)
     print(f"report: {index}")
     return 0
