@@ -5,10 +5,10 @@ from dataclasses import replace
 
 import pytest
 
-from maelab.pipeline.config import load_profile
-from maelab.pipeline.runs import RunConflict, run_dir
+from maelab.pipeline.config import ConfigError, load_profile
 from maelab.pipeline.launch import launch, resolve_cluster, summarize, waves
 from maelab.pipeline.registry import all_runs
+from maelab.pipeline.runs import RunConflict, run_dir
 
 pytestmark = pytest.mark.slow
 
@@ -44,17 +44,28 @@ def test_local_runs_skip_when_done_and_refuse_a_changed_config(profile, tmp_path
         launch(changed, profile, tmp_path, cluster="local")
 
 
-def test_a_failing_job_is_reported_and_blocks_only_its_dependents(profile, tmp_path):
+def test_a_failing_job_is_reported_with_its_own_error_and_blocks_only_its_dependents(profile, tmp_path, capsys):
     bad, bad_ft, good = pick(profile, "mae_r0.9", "scratch_ft", "random_init_lp")
-    bad = replace(bad, spec=replace(bad.spec, data=replace(bad.spec.data, root=str(tmp_path / "nowhere"))))
+    bad = replace(bad, spec=replace(bad.spec, optim=replace(bad.spec.optim, batch_size=100_000)))
     bad_ft = replace(bad_ft, name="mae_r0.9_ft", spec=replace(bad_ft.spec, init=bad.name, init_hash=bad.hash))
     outcomes = {o.name: o for o in launch([bad, bad_ft, good], profile, tmp_path, cluster="local")}
     assert outcomes["mae_r0.9"].status == "failed"
-    assert "DatasetNotFound" in outcomes["mae_r0.9"].error and "apt-get install dataset-fashion-mnist" in outcomes["mae_r0.9"].error
+    assert outcomes["mae_r0.9"].error == "ValueError: batch_size=100000 is larger than the 256 training samples"
     assert outcomes["mae_r0.9"].log.endswith(".err")
     assert outcomes["mae_r0.9_ft"].status == "blocked"
     assert outcomes["random_init_lp"].status == "done"
-    assert "failed: mae_r0.9" in summarize(list(outcomes.values()))
+    printed = capsys.readouterr().out  # each run as its job ends
+    assert "[failed] mae_r0.9  ValueError: batch_size=100000" in printed and "[done] random_init_lp" in printed
+    line = next(ln for ln in summarize(list(outcomes.values())).splitlines() if "failed: mae_r0.9" in ln)
+    assert line.index("ValueError: batch_size") < line.index("log: ") and line.endswith(".err")
+
+
+def test_missing_data_stops_before_anything_is_submitted(profile, tmp_path):
+    run, = pick(profile, "mae_r0.9")
+    run = replace(run, spec=replace(run.spec, data=replace(run.spec.data, root=str(tmp_path / "nowhere"))))
+    with pytest.raises(ConfigError, match=r"nothing submitted: DatasetNotFound: .*nowhere/train-images.*Fix: .*--data-root"):
+        launch([run], profile, tmp_path, cluster="local")
+    assert not (tmp_path / "smoke").exists()
 
 
 def test_dry_run_submits_nothing(profile, tmp_path, capsys):

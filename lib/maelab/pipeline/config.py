@@ -65,6 +65,7 @@ class SlurmConfig:
     mem_gb: int = 0  # 0: the cluster's default
     timeout_min: int = 60
     array_parallelism: int = 16
+    max_num_timeout: int = 10  # requeues after a time limit (or a preemption counted as one) before the job fails
     setup: tuple[str, ...] = ()  # shell lines before the job, e.g. "module load cuda"
 
 

@@ -15,15 +15,26 @@ import torch
 from ..data.datasets import NUM_CLASSES, load_dataset
 from ..evaluation.claims import save_json
 from ..models.vit import ViTEncoder
-from ..training.checkpoint import atomic_save
+from ..training.checkpoint import atomic_save, trained_seconds
 from ..training.distributed import DistEnv, init_distributed
 from ..training.finetune import FinetuneObjective, ViTClassifier, predict
 from ..training.optim import param_groups
 from ..training.probe import ProbeModel, cache_inputs, probe_objective
 from ..training.train import train
 from .config import RuntimeConfig, identity
-from .runs import DinoSpec, EvalSpec, FinetuneSpec, PretrainSpec, ProbeSpec, Run, load_encoder, pretraining_model, read_result, \
-    run_dir, run_state
+from .runs import (
+    DinoSpec,
+    EvalSpec,
+    FinetuneSpec,
+    PretrainSpec,
+    ProbeSpec,
+    Run,
+    load_encoder,
+    pretraining_model,
+    read_result,
+    run_dir,
+    run_state,
+)
 
 
 class Job:
@@ -98,7 +109,8 @@ def _probe(job: Job) -> dict:
         return job.accuracy(*predict(model, test_set, spec.data.name, job.rt.eval_batch_size, job.env.device))
     model.eval()
     with torch.no_grad():
-        preds = torch.cat([model(z.to(job.env.device)).argmax(-1).cpu() for z in test_set.images.split(job.rt.eval_batch_size)])
+        batches = test_set.images.split(job.rt.eval_batch_size)
+        preds = torch.cat([model(z.to(job.env.device)).argmax(-1).cpu() for z in batches])
     return job.accuracy(preds, test_set.labels)
 
 
@@ -106,7 +118,12 @@ EXECUTE = {"pretrain": _pretrain, "dino": _pretrain, "finetune": _finetune, "pro
 
 
 def execute(run: Run, results_dir: Path, profile: str, rt: RuntimeConfig) -> dict:
-    """Run (or resume, or skip) one run in its directory; returns its result."""
+    """Run (or resume, or skip) one run in its directory; returns its result.
+
+    Files are written so that a kill at any point leaves a state run_state reads right: config first, DONE after
+    result.json and the weights, the checkpoint removed last. wall_s adds the training time earlier attempts left
+    in the checkpoint to this attempt's.
+    """
     d = run_dir(results_dir, profile, run.name)
     state = run_state(d, run)
     if state == "done":
@@ -114,9 +131,10 @@ def execute(run: Run, results_dir: Path, profile: str, rt: RuntimeConfig) -> dic
     if rt.threads_per_job:
         torch.set_num_threads(rt.threads_per_job)
     env = init_distributed(rt.device)
-    if env.is_main and state == "weights-missing":  # a rebuild of weights that are not in this checkout
-        (d / "DONE").unlink()
-    if env.is_main and state == "new":
+    ckpt = d / "checkpoints" / "last.pt"
+    earlier_s = trained_seconds(ckpt)
+    if env.is_main:
+        (d / "DONE").unlink(missing_ok=True)  # a rebuild, or a DONE beside a result.json or artifact that is damaged
         d.mkdir(parents=True, exist_ok=True)
         save_json(d / "config.json", {"name": run.name, "kind": run.kind, "hash": run.hash, "spec": identity(run.spec),
                                       "data_root": run.spec.data.root})
@@ -124,13 +142,13 @@ def execute(run: Run, results_dir: Path, profile: str, rt: RuntimeConfig) -> dic
     start = time.time()
     result = EXECUTE[run.kind](Job(run, results_dir, profile, rt, env))
     if env.is_main:
-        result.update(name=run.name, kind=run.kind, hash=run.hash, wall_s=time.time() - start,
+        result.update(name=run.name, kind=run.kind, hash=run.hash, wall_s=earlier_s + time.time() - start,
                       device=str(env.device), world_size=env.world_size, threads=torch.get_num_threads())
         save_json(d / "result.json", result)
-        (d / "checkpoints" / "last.pt").unlink(missing_ok=True)  # weights live on in encoder.pt / model.pt / probe.pt
         tmp = d / f".DONE.tmp{os.getpid()}"
         tmp.write_text(run.hash + "\n")
         os.replace(tmp, d / "DONE")
+        ckpt.unlink(missing_ok=True)  # weights live on in encoder.pt / model.pt / probe.pt
     return result
 
 

@@ -9,19 +9,20 @@ never re-plan the profile to find out what a run was.
 import dataclasses
 import json
 import typing
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from ..data.datasets import DataConfig
+from ..data.datasets import NUM_CLASSES, DataConfig
 from ..models.dino import DINO, DINOConfig
 from ..models.lcmae import LCMAE, LCMAELosses
-from ..models.mae import MAEConfig, MaskedAutoencoder, MAEPretraining
+from ..models.mae import MAEConfig, MAEPretraining, MaskedAutoencoder
 from ..models.vit import ViTConfig, ViTEncoder
 from ..training.finetune import FinetuneConfig
 from ..training.optim import OptimConfig
-from ..training.probe import ProbeConfig
+from ..training.probe import ProbeConfig, ProbeModel
 from .config import ConfigError, _coerce, config_hash
 
 
@@ -84,7 +85,7 @@ KINDS = {PretrainSpec: "pretrain", DinoSpec: "dino", FinetuneSpec: "finetune", P
 SPEC_OF_KIND = {kind: cls for cls, kind in KINDS.items()}
 # files a finished run must have for its readers (besides result.json and DONE)
 ARTIFACTS = {"pretrain": ("encoder.pt", "model.pt"), "dino": ("encoder.pt", "model.pt"),
-             "finetune": ("encoder.pt", "predictions.npz"), "probe": ("predictions.npz", "head.pt")}
+             "finetune": ("encoder.pt", "predictions.npz"), "probe": ("predictions.npz", "probe.pt")}
 WEIGHTS = (".pt",)  # git-ignored: a fresh clone has results without weights
 
 
@@ -116,24 +117,46 @@ def read_json(path: Path) -> dict:
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError as e:
-        raise RunNotReady(f"{path} is missing") from e
+        raise RunNotReady(f"{path} is missing; Fix: run the runs stage (`./reproduce.sh --only runs`)") from e
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunNotReady(f"{path} does not parse ({e}); delete its run directory {Path(path).parent} and rerun") from e
+        raise RunNotReady(f"{path} does not parse ({e}); Fix: rerun the runs stage (`./reproduce.sh --only runs`), "
+                          f"which redoes a run whose files are damaged") from e
 
 
 def read_result(d: Path) -> dict:
     return read_json(Path(d) / "result.json")
 
 
+def intact(path: Path) -> bool:
+    """Whether an artifact exists and is whole: .pt and .npz files are zip archives, and a cut one lacks its
+    directory (a cheap check: no tensor is read)."""
+    return Path(path).exists() and zipfile.is_zipfile(path)
+
+
 def missing_artifacts(d: Path, kind: str) -> list[str]:
-    return [f for f in ARTIFACTS[kind] if not (d / f).exists()]
+    """Artifacts a finished run of this kind must have that are absent or damaged."""
+    return [f for f in ARTIFACTS[kind] if not intact(d / f)]
+
+
+def records_parse(d: Path, config_hash: str) -> bool:
+    """Whether config.json parses and names config_hash, and every metrics.jsonl line parses."""
+    log = d / "metrics.jsonl"
+    try:
+        if read_json(d / "config.json").get("hash") != config_hash:
+            return False
+        for line in log.read_text().splitlines() if log.exists() else []:
+            json.loads(line)
+    except (RunNotReady, json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def run_state(d: Path, run: Run) -> str:
     """'done', 'weights-missing' (finished, but its .pt files are not in this checkout), 'resume' or 'new'.
 
-    RunConflict if the directory holds a different config. A DONE whose result.json does not parse, or
-    whose non-weight artifacts are missing, is not done: the run resumes (or restarts) and rewrites them.
+    RunConflict if the directory holds a different config. A DONE whose result.json, config.json or
+    metrics.jsonl does not parse, or whose non-weight artifacts are missing or damaged, is not done: the run
+    resumes (or restarts) and rewrites them.
     """
     hash_file = d / "config.hash"
     if not hash_file.exists():
@@ -141,8 +164,8 @@ def run_state(d: Path, run: Run) -> str:
     found = hash_file.read_text().strip()
     if found != run.hash:
         raise RunConflict(
-            f"{d} holds run {run.name!r} with config hash {found}, but the profile now gives {run.hash} "
-            f"(compare {d / 'config.json'}). Not mixing results: move or delete that directory, or use another "
+            f"{hash_file} says run {run.name!r} has config hash {found!r}, but the profile now gives {run.hash} "
+            f"(compare {d / 'config.json'}). Not mixing results: move or delete {d}, or use another "
             f"--results-dir / profile."
         )
     if not (d / "DONE").exists():
@@ -150,6 +173,8 @@ def run_state(d: Path, run: Run) -> str:
     try:
         read_result(d)
     except RunNotReady:
+        return "resume"
+    if not records_parse(d, found):
         return "resume"
     missing = missing_artifacts(d, run.kind)
     if any(not m.endswith(WEIGHTS) for m in missing):
@@ -203,9 +228,10 @@ def encoder_config(spec: Spec) -> ViTConfig:
 
 def _weights(d: Path, file: str, name: str, profile: str) -> dict:
     path = d / file
-    if not path.exists():
+    if not intact(path):
         raise RunNotReady(
-            f"run {name} finished, but its weights {path} are not in this checkout (weights are never committed). "
+            f"run {name} finished, but its weights {path} are {'damaged' if path.exists() else 'not in this checkout'} "
+            f"(weights are never committed). "
             f"Fix: `python -m maelab runs --profile {profile} --rebuild {name}` retrains exactly that run "
             f"(its first training took {read_result(d).get('wall_s', float('nan')) / 60:.0f} min)"
         )
@@ -227,4 +253,16 @@ def load_model(results_dir: Path, profile: str, name: str) -> torch.nn.Module:
         raise ValueError(f"run {name} is a {run.kind} run; load_model reads pretraining runs")
     model = pretraining_model(run.spec)
     model.load_state_dict(_weights(run_dir(results_dir, profile, name), "model.pt", name, profile))
+    return model.eval()
+
+
+def load_probe(results_dir: Path, profile: str, name: str) -> ProbeModel:
+    """A finished probe run's whole probe (frozen encoder + trained head, probe.pt), in eval mode: score it on any
+    split of its dataset (data.datasets.load_split), e.g. the shifted test sets, without retraining the head."""
+    run = load_run(results_dir, profile, name)
+    if run.kind != "probe":
+        raise ValueError(f"run {name} is a {run.kind} run; load_probe reads probe runs")
+    spec: ProbeSpec = run.spec
+    model = ProbeModel(ViTEncoder(spec.encoder), NUM_CLASSES[spec.data.name], spec.recipe)
+    model.load_state_dict(_weights(run_dir(results_dir, profile, name), "probe.pt", name, profile))
     return model.eval()

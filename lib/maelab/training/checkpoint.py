@@ -21,6 +21,26 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict:
     return torch.load(path, map_location=map_location, weights_only=False)
 
 
+def load_if_readable(path: Path, map_location: str | torch.device = "cpu") -> dict | None:
+    """The checkpoint at path; None when there is none, or when it does not load (saying so: training restarts,
+    which loses only the work since step 0 of this run, never a finished result)."""
+    if not Path(path).exists():
+        return None
+    try:
+        return load(path, map_location)
+    except Exception as e:  # torch.load raises RuntimeError, UnpicklingError, EOFError, ... on a damaged file
+        print(f"{path} is unreadable ({type(e).__name__}: {e}); training restarts from step 0", flush=True)
+        return None
+
+
+def trained_seconds(path: Path) -> float:
+    """Training time a checkpoint carries over from earlier attempts (0 without a readable one); tensors stay unread."""
+    try:
+        return float(torch.load(path, map_location="cpu", weights_only=False, mmap=True).get("elapsed_s", 0.0))
+    except Exception:  # no checkpoint, or a damaged one that training will discard
+        return 0.0
+
+
 def rng_state() -> dict:
     return {
         "torch": torch.get_rng_state(),
