@@ -15,26 +15,44 @@ profile = "mini"
 results_dir = "../results"
 overrides = []
 n_images = 256  # test images for the eq 2 / eq 4 check
-margin = 0.5  # accuracy points: "(a) is not worse than (b)" holds if the CI of (a) - (b) lies above -margin
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 import seaborn as sns
 from IPython.display import Markdown, display
 
-from maelab.evaluation import analysis
-from maelab.evaluation import figures
-from maelab.evaluation.claims import Summary, summary_path, verdict_from_ci
-from maelab.pipeline.config import load_profile
+from maelab.evaluation import analysis, figures
+from maelab.evaluation.analysis import paired_claim
+from maelab.evaluation.claims import (
+    Summary,
+    bootstrap_ci,
+    describe_gates,
+    format_estimate,
+    load_calibration,
+    seed_bootstrap_delta,
+    summary_path,
+    untestable,
+    verdict_from_ci,
+)
 from maelab.papers import lcmae
-from maelab.papers.lcmae import COLLAPSE_THRESHOLD, TABLE1
+from maelab.papers.lcmae import COLLAPSE_FRACTION, COLLAPSE_REFERENCE, COLLAPSE_THRESHOLD, TABLE1, table1_name
+from maelab.pipeline.config import load_profile
 
 p = load_profile(profile, overrides)
 figures.setup()
-summary = Summary("lcmae_3_local_contrastive", "LC-MAE §3: MAE as local contrastive learning", p.name, 1, figures.scale_tag(p))
-display(Markdown(f"**Scale.** {figures.scale_note(p)}"))
+calibration = load_calibration(results_dir, p.name)
+summary = Summary(
+    "lcmae_3_local_contrastive",
+    "LC-MAE §3: MAE as local contrastive learning",
+    p.name,
+    1,
+    figures.scale_tag(p),
+    calibration=calibration,
+)
+scratch_ft, random_init_lp = lcmae.random_init_names(p)
+display(Markdown(f"**Scale.** {figures.scale_note(p)}\n\n{describe_gates(calibration, p.name)}"))
 
 # %% [markdown]
 # ## §3.1-3.2: the reconstruction loss contains a patch-level contrastive term
@@ -52,32 +70,86 @@ display(Markdown(f"**Scale.** {figures.scale_note(p)}"))
 # (the target MAE trains on).
 
 # %%
-chk = lcmae.reformulation_check(results_dir, p, "lcmae_t1_b", n_images)
+chk = lcmae.reformulation_check(results_dir, p, table1_name("b"), n_images)
 rows = []
 for eq in ("eq2", "eq4"):
     lhs, rhs = chk[f"{eq}_lhs"], chk[f"{eq}_rhs"]
-    rows.append({"identity": eq, "tokens checked": len(lhs), "max |lhs - rhs|": np.abs(lhs - rhs).max(),
-                 "max relative error": (np.abs(lhs - rhs) / np.maximum(np.abs(lhs), 1e-12)).max(),
-                 "mean lhs": lhs.mean()})
+    rows.append(
+        {
+            "identity": eq,
+            "tokens checked": len(lhs),
+            "max |lhs - rhs|": np.abs(lhs - rhs).max(),
+            "max relative error": (np.abs(lhs - rhs) / np.maximum(np.abs(lhs), 1e-12)).max(),
+            "mean lhs": lhs.mean(),
+        }
+    )
 identities = pd.DataFrame(rows).set_index("identity")
 display(identities)
 share = chk["eq2_cross_term"].mean() / (chk["eq2_cross_term"].mean() + chk["eq2_pred_error"].mean())
-print(f"Mean size of the two terms of eq 2 over doubly-removed patches: cross-view term "
-      f"{chk['eq2_cross_term'].mean():.3f}, prediction error {chk['eq2_pred_error'].mean():.3f} "
-      f"(the cross-view term is {100 * share:.0f}% of their sum)")
+print(
+    f"Mean size of the two terms of eq 2 over doubly-removed patches: cross-view term "
+    f"{chk['eq2_cross_term'].mean():.3f}, prediction error {chk['eq2_pred_error'].mean():.3f} "
+    f"(the cross-view term is {100 * share:.0f}% of their sum)"
+)
 
 # %%
 worst = identities["max relative error"].max()
-summary.claim(
-    "lcmae-eq2-eq4", "Eq 2 and eq 4 rewrite the MAE loss exactly (identities).",
-    *(("reproduced", f"max relative error {worst:.1e} over {int(identities['tokens checked'].sum())} tokens (float32)")
-      if worst < 1e-4 else ("not reproduced", f"max relative error {worst:.1e} exceeds float32 round-off")),
-    ours=float(worst), paper="identity", seeds=1, scale_note="float32 decoder outputs of lcmae_t1_b")
+display(
+    summary.claim(
+        "lcmae-eq2-eq4",
+        "Eq 2 and eq 4 rewrite the MAE loss exactly (identities).",
+        *(
+            ("reproduced", f"max relative error {worst:.1e} over {int(identities['tokens checked'].sum())} tokens (float32)")
+            if worst < 1e-4
+            else ("not reproduced", f"max relative error {worst:.1e} exceeds float32 round-off")
+        ),
+        ours=float(worst),
+        paper="identity",
+        seeds=1,
+        scale_note=f"float32 decoder outputs of {table1_name('b')}",
+    )
+)
 
 # %% [markdown]
 # > The identity is algebra, so this check validates our implementation (targets, unshuffling, masks) more than
 # > the paper. The informative part is the size of the terms: the cross-view term $\|h(x,m_a)_j - h(x,m_b)_j\|^2$
 # > is what an explicit $\mathcal{L}_{cross}$ would push to zero.
+#
+# ### §3.2: does MAE implicitly learn invariance to the mask?
+#
+# The paper reads eq 2 as MAE implicitly minimising the cross-view term, i.e. learning invariance to masking. We compare
+# the cross-view term's share of the two terms in the trained model with its share in the *same architecture at
+# initialisation* (same masks, same images; built from the run's seed, no weights needed): training should shrink it.
+# CI: bootstrap over the doubly-removed tokens (paired: the same tokens in both).
+#
+# > Caveat on the baseline: an untrained decoder predicts almost the same thing whatever it sees, so it is trivially
+# > invariant to the mask (and its prediction error is large). A cross-view share that *grows* with training can mean
+# > that predictions became image-dependent, not that invariance was lost; a better baseline (the cross-view term
+# > against the difference between two *images* under one mask) needs the run's weights, which this checkout lacks.
+
+# %%
+init = lcmae.untrained_reformulation(results_dir, p, table1_name("b"), n_images)
+share_of = lambda d, idx: d["eq2_cross_term"][idx].mean() / (d["eq2_cross_term"][idx].mean() + d["eq2_pred_error"][idx].mean())
+all_tokens = np.arange(len(chk["eq2_cross_term"]))
+rng = np.random.default_rng(0)
+boot = [share_of(chk, i) - share_of(init, i) for i in (rng.integers(0, len(all_tokens), len(all_tokens)) for _ in range(1000))]
+ci = tuple(np.quantile(boot, [0.025, 0.975]))
+trained_share, init_share = share_of(chk, all_tokens), share_of(init, all_tokens)
+print(f"cross-view share of eq 2's terms: trained {100 * trained_share:.1f}%, at initialisation {100 * init_share:.1f}%")
+display(
+    summary.claim(
+        "lcmae-3.2-implicit-invariance",
+        "MAE implicitly learns invariance to masking: training shrinks eq 2's cross-view term (share, trained - initial)",
+        *verdict_from_ci(ci, 0.0, "less", label="bootstrap 95% CI over tokens"),
+        ours=trained_share - init_share,
+        ci=ci,
+        paper="shrinks (implicit)",
+        gate="representation",
+        unit="share",
+        null=0.0,
+        rule="less",
+    )
+)
 
 # %% [markdown]
 # ## §3.3: LC-MAE and the Table 1 ablation
@@ -92,36 +164,58 @@ summary.claim(
 #   similarity structure of the features should match that of the image patches.
 #
 # Seven settings (a)-(g) switch the losses on and off; each is pretrained with the same budget, then finetuned.
-# The paper's claims: (1) LC-MAE (a) keeps MAE's (b) accuracy; (2) the reconstruction loss helps, (a) > (g) and
-# (f) > (d); (3) the cross-view loss helps, (g) > (d) and (a) > (f); (4) the in-view loss costs a little,
-# (e) > (a); (5) cross-view alone (c) collapses to a constant, and adding the reconstruction loss (e) or the
-# in-view loss (g) prevents it; (6) without any reconstruction (g) still learns.
+# The paper's claims (its ablation points and collapse paragraph): (1) LC-MAE (a) is slightly above MAE (b) and
+# "retains the effectiveness of MAE"; (2) the reconstruction loss helps, (a) > (g) and (f) > (d); (3) the cross-view
+# loss helps, (g) > (d) and (a) > (f), and (e) (cross-view added to MAE) is the best setting, (e) > (b); (4) the in-view
+# loss costs a little (0.1), (e) > (a) and (b) > (f); (5) without reconstruction (g) still reaches 82.5, close to MAE's
+# 82.9; cross-view alone (c) collapses to a constant, the in-view loss alone (d) does not, and adding the
+# reconstruction loss (e) or the in-view loss (g) prevents the collapse; collapsed solutions have large losses.
 #
-# > **Choices where the paper is silent.** The projector reads the decoder's last token features (the input of
-# > the pixel head), not the predicted pixels (see `maelab/lcmae.py` for why). Every setting, (b) included,
+# > **A deviation from the paper.** The paper defines $v = p(h(x, m))$ with $h$'s output the predicted pixels; our
+# > projector reads the decoder's last token features (the input of the pixel head) instead (see
+# > `maelab/models/lcmae.py` for why). **Choices where the paper is silent.** Every setting, (b) included,
 # > sees the same two views per image, so settings differ only in the summed losses; (b) is therefore MAE
-# > with two masks per image. Sums over tokens are averaged, as MAE's code does. $x$ in eq 6 is the input
+# > with two masks per image, where the paper's (b) is plain MAE. Sums over tokens are averaged, as MAE's code does.
+# > $x$ in eq 6 is the input
 # > patch (dataset-normalised pixels). Losses no setting uses are frozen (pixel head in (c), (d), (g);
 # > projector in (b)). In addition to finetuning (FT) we report a linear probe (LP, BN + linear on the cls
-# > token, MAE protocol), which is cheap and more sensitive to the representation at small scale.
+# > token, MAE protocol), which is cheap and more sensitive to the representation at small scale (but a raw-pixel
+# > softmax regression reaches about 80% on this dataset: see the calibration notebook).
 
 # %%
 settings = list(TABLE1)
-pre = analysis.results_table(results_dir, p, [f"lcmae_t1_{s}" for s in settings])
-ft = analysis.results_table(results_dir, p, [f"lcmae_t1_{s}_ft" for s in settings])
-lp = analysis.results_table(results_dir, p, [f"lcmae_t1_{s}_lp" for s in settings])
-collapsed = {s for s in settings if lcmae.collapsed(pre.loc[f"lcmae_t1_{s}", "final"])}
-spreads = lcmae.collapse_spreads(results_dir, p, [f"lcmae_t1_{s}" for s in settings], n_images)
-table1 = pd.DataFrame({
-    "L_MAE": ["✓" if TABLE1[s][0].mae else "" for s in settings],
-    "L_cross": ["✓" if TABLE1[s][0].cross else "" for s in settings],
-    "L_in": ["✓" if TABLE1[s][0].in_view else "" for s in settings],
-    "paper FT (%)": ["Collapse" if TABLE1[s][1] is None else TABLE1[s][1] for s in settings],
-    "ours FT (%)": ["collapse" if s in collapsed else f"{ft.loc[f'lcmae_t1_{s}_ft', 'accuracy']:.2f}" for s in settings],
-    "FT of its encoder anyway (%)": ft["accuracy"].round(2).values,
-    "ours LP (%)": lp["accuracy"].round(2).values,
-}, index=pd.Index(settings, name="setting"))
+name = {s: table1_name(s) for s in settings}
+pre = analysis.results_table(results_dir, p, [name[s] for s in settings])
+ft = analysis.results_table(results_dir, p, [f"{name[s]}_ft" for s in settings])
+lp = analysis.results_table(results_dir, p, [f"{name[s]}_lp" for s in settings])
+base = analysis.results_table(results_dir, p, [scratch_ft, random_init_lp])
+spreads = lcmae.collapse_spreads(results_dir, p, [name[s] for s in settings], n_images)
+spreads.index = settings
+collapse = lcmae.collapse_table(spreads, COLLAPSE_REFERENCE)
+collapsed = {s for s in settings if collapse.loc[s, "collapse"] == "representation"}
+projector_only = {s for s in settings if collapse.loc[s, "collapse"] == "projector only"}
+acc = lambda x: f"{x:.1f}"  # one test set of 10k images: a single accuracy's 95% CI is about ±0.8 points
+table1 = pd.DataFrame(
+    {
+        "L_MAE": ["✓" if TABLE1[s][0].mae else "" for s in settings] + ["", ""],
+        "L_cross": ["✓" if TABLE1[s][0].cross else "" for s in settings] + ["", ""],
+        "L_in": ["✓" if TABLE1[s][0].in_view else "" for s in settings] + ["", ""],
+        "paper FT (%)": ["Collapse" if TABLE1[s][1] is None else TABLE1[s][1] for s in settings] + [78.6, "—"],
+        "ours FT (%)": [("collapse: " if s in collapsed else "") + acc(ft.loc[f"{name[s]}_ft", "accuracy"]) for s in settings]
+        + [acc(base.loc[scratch_ft, "accuracy"]), "—"],
+        "ours LP (%)": [acc(v) for v in lp["accuracy"]] + ["—", acc(base.loc[random_init_lp, "accuracy"])],
+        "collapse (representation / projector)": [collapse.loc[s, "collapse"] for s in settings] + ["", ""],
+    },
+    index=pd.Index(settings + ["random init: scratch FT", "random init: probe"], name="setting"),
+)
 display(table1)
+display(
+    Markdown(
+        f"The random-init rows are the baseline every pretraining must beat (paper: 78.6 from Table 3). Accuracies are "
+        f"printed to 0.1 point: on {int(base.loc[scratch_ft, 'total']):,} test images a single accuracy's 95% CI is "
+        f"about ±0.8 points and a paired difference's ±0.5."
+    )
+)
 
 # %% [markdown]
 # ### Collapse evidence
@@ -129,94 +223,270 @@ display(table1)
 # A collapsed model maps every input to the same vector. We measure the spread of a set of vectors as the
 # per-dimension standard deviation of their $\ell_2$-normalised versions across images, times $\sqrt{D}$
 # (SimSiam's statistic): about 1 for well-spread vectors, 0 when all coincide. During pretraining we track it for
-# the projected features $v$ that $\mathcal{L}_{cross}$ and $\mathcal{L}_{in}$ act on (one removed token per image);
-# a run whose final value is below the threshold is marked *collapsed*. After training we measure it again on test
-# images for $v$, for the decoder features $h$ the projector reads, and for the encoder's cls feature.
+# the projected features $v$ that $\mathcal{L}_{cross}$ and $\mathcal{L}_{in}$ act on (one removed token per image).
+# After training we measure it on test images for $v$, for the decoder features $h$ the projector reads, and for the
+# encoder's cls feature.
 #
-# > Every run is finetuned, collapsed or not: the paper's "collapse into a constant point" is about $v$, and the
-# > finetuning accuracy of a collapsed run's encoder tells whether anything besides the projector collapsed.
+# **Collapse is judged on the representation**, $h$ and the encoder: the paper's Table 1 writes "Collapse" where an
+# accuracy would be, i.e. the model is useless, not merely its projector. The threshold is calibrated on the setting
+# that cannot collapse, plain MAE (b) (every removed patch has its own pixel target): a feature counts as collapsed when
+# its spread is below a fraction (`COLLAPSE_FRACTION`) of (b)'s spread of the same feature, an order of magnitude.
+# Every setting that keeps the reconstruction loss stays within a factor of about 2 of (b), far from that line. A run
+# whose projector output $v$ fell below the fixed 0.1 line while $h$ and the encoder did not is reported as a
+# *projector-only* collapse (the 0.1 line on $v$ is uncalibrated: (b)'s frozen projector sits below it for the first
+# ~240 steps).
 
 # %%
-logs = pd.concat([analysis.metrics_log(results_dir, p, f"lcmae_t1_{s}").assign(setting=s) for s in settings])
+logs = pd.concat([analysis.metrics_log(results_dir, p, name[s]).assign(setting=s) for s in settings])
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 sns.lineplot(data=logs, x="step", y="v_std", hue="setting", ax=axes[0])
-axes[0].axhline(COLLAPSE_THRESHOLD, color="k", ls="--", lw=1, label="collapse threshold")
+axes[0].axhline(COLLAPSE_THRESHOLD, color="k", ls="--", lw=1, label="0.1 (projector line)")
 axes[0].set(yscale="log", title="spread of projected features v during pretraining", ylabel="normalised std of v")
 axes[0].legend(fontsize=8, ncols=2)
 sns.lineplot(data=logs, x="step", y="loss", hue="setting", ax=axes[1], legend=False)
 axes[1].set(yscale="log", title="total pretraining loss")
 plt.show()
-spreads.index = settings
-display(spreads.assign(**{"collapsed (v, end of training)": [s in collapsed for s in settings]}).round(3))
+display(collapse.round(3))
 
-# %%
-summary.claim("lcmae-t1-c-collapses", "Cross-view loss alone, setting (c), collapses to a constant point",
-              *(("reproduced" if "c" in collapsed else "not reproduced"),
-                f"final normalised std of v in (c): {pre.loc['lcmae_t1_c', 'final']['v_std']:.3g} (threshold {COLLAPSE_THRESHOLD})"),
-              ours=float(pre.loc["lcmae_t1_c", "final"]["v_std"]), paper="Collapse")
+
+def spread_text(s: str) -> str:
+    return (
+        f"({s}): spread of h {spreads.loc[s, 'spread of h']:.3f}, encoder cls {spreads.loc[s, 'spread of encoder cls']:.3f}, "
+        f"v {spreads.loc[s, 'spread of v']:.3f} -> {collapse.loc[s, 'collapse']}"
+    )
+
+
+ref_text = (
+    f"thresholds {COLLAPSE_FRACTION:g} x ({COLLAPSE_REFERENCE})'s spreads: "
+    f"h < {COLLAPSE_FRACTION * spreads.loc[COLLAPSE_REFERENCE, 'spread of h']:.3g}, "
+    f"encoder < {COLLAPSE_FRACTION * spreads.loc[COLLAPSE_REFERENCE, 'spread of encoder cls']:.3g}"
+)
+display(
+    summary.claim(
+        "lcmae-t1-c-collapses",
+        "Cross-view loss alone, setting (c), collapses to a constant point (representation)",
+        "reproduced" if "c" in collapsed else "not reproduced",
+        f"{spread_text('c')}; {ref_text}",
+        ours=float(spreads.loc["c", "spread of encoder cls"]),
+        paper="Collapse",
+        unit="spread",
+    )
+)
 guarded = {"e": "reconstruction loss", "g": "in-view loss"}
 failed = sorted(set(guarded) & collapsed)
-summary.claim("lcmae-t1-guards-prevent-collapse", "Adding the reconstruction loss (e) or the in-view loss (g) avoids the collapse",
-              "not reproduced" if failed else "reproduced",
-              "; ".join(f"({s}) {guarded[s]}: final std of v {pre.loc[f'lcmae_t1_{s}', 'final']['v_std']:.3g}, encoder FT "
-                        f"{ft.loc[f'lcmae_t1_{s}_ft', 'accuracy']:.2f}%" for s in guarded),
-              ours=", ".join(f"({s}) collapsed" for s in failed) or "no collapse", paper="no collapse")
+display(
+    summary.claim(
+        "lcmae-t1-guards-prevent-collapse",
+        "Adding the reconstruction loss (e) or the in-view loss (g) avoids the collapse (representation)",
+        "not reproduced" if failed else "reproduced",
+        "; ".join(spread_text(s) + f", encoder FT {ft.loc[f'{name[s]}_ft', 'accuracy']:.1f}%" for s in guarded)
+        + f"; {ref_text}"
+        + (
+            "; (e)'s projector alone collapsed (trained by L_cross only, it maps to a constant) while its features did not"
+            if "e" in projector_only
+            else ""
+        ),
+        ours=", ".join(f"({s}) {collapse.loc[s, 'collapse']}" for s in guarded),
+        paper="no collapse",
+    )
+)
+display(
+    summary.claim(
+        "lcmae-t1-d-no-collapse",
+        "The in-view loss alone, setting (d), does not collapse (82.2 in the paper)",
+        "not reproduced" if "d" in collapsed else "reproduced",
+        f"{spread_text('d')}; {ref_text}",
+        ours=collapse.loc["d", "collapse"],
+        paper="no collapse (82.2)",
+    )
+)
+
+# %% [markdown]
+# ### §3.3: collapsed solutions have large losses
+#
+# The paper: "in both methods, collapse would result in large loss values". We compare the collapsed setting's final
+# losses (mean of the last 10 logged steps, bootstrap over those steps) with the non-collapsed settings that
+# optimise each loss: $\mathcal{L}_{in}$ against (a), (d), (f), (g); $\mathcal{L}_{MAE}$ against (a), (b), (e), (f).
+#
+# > (c) never trains the pixel head (frozen), so its $\mathcal{L}_{MAE}$ is that of an untrained head: the
+# > $\mathcal{L}_{MAE}$ half shows what a collapsed encoder cannot give a head, not what a trained head would reach.
+
+# %%
+tail = {s: logs[logs.setting == s].tail(10) for s in settings}
+rows, decisions = [], []
+for loss, optimisers in (
+    ("l_in", [s for s in settings if TABLE1[s][0].in_view]),
+    ("l_mae", [s for s in settings if TABLE1[s][0].mae]),
+):
+    others = [s for s in optimisers if s not in collapsed]
+    for c in sorted(collapsed):
+        gaps = np.array([tail[c][loss].values.mean() - tail[o][loss].values.mean() for o in others])
+        worst = others[int(gaps.argmin())]
+        diff = tail[c][loss].values - tail[worst][loss].values.mean()
+        ci = bootstrap_ci(diff) if len(diff) > 1 else (float(diff[0]), float(diff[0]))
+        decisions.append(
+            verdict_from_ci(
+                ci, 0.0, "greater", label=f"{loss}({c}) - {loss}({worst}), bootstrap 95% CI over the last 10 steps"
+            )
+        )
+        rows.append(
+            {
+                "loss": loss,
+                "collapsed": c,
+                "its final value": tail[c][loss].mean(),
+                "closest non-collapsed optimiser": worst,
+                "its value": tail[worst][loss].mean(),
+                "gap [95% CI]": format_estimate(diff.mean(), ci),
+            }
+        )
+display(
+    pd.DataFrame(
+        rows, columns=["loss", "collapsed", "its final value", "closest non-collapsed optimiser", "its value", "gap [95% CI]"]
+    )
+    .set_index(["loss", "collapsed"])
+    .round(3)
+)
+verdicts = [d[0] for d in decisions]
+overall = (
+    untestable("no setting collapsed: no collapsed solution to measure")
+    if not verdicts
+    else (
+        "reproduced"
+        if all(v == "reproduced" for v in verdicts)
+        else "not reproduced"
+        if "not reproduced" in verdicts
+        else "inconclusive",
+        "; ".join(d[1] for d in decisions),
+    )
+)
+display(
+    summary.claim(
+        "lcmae-3.3-collapse-large-loss",
+        "Collapsed solutions have large L_MAE and L_in (§3.3)",
+        *overall,
+        ours=", ".join(f"{r['loss']} gap {r['gap [95% CI]']}" for r in rows) or None,
+        paper="large",
+    )
+)
 
 # %% [markdown]
 # ### Pairwise claims
 #
-# Each claim compares two settings' finetuning accuracy on the same test images. With one pretraining seed the
-# only uncertainty we can quantify is that of the test set: a paired bootstrap over test images of the
-# per-image correctness difference (95% CI). It does **not** cover seed-to-seed training variation, which at
-# this scale is likely larger than the paper's 0.1-0.6 point effects; a claim is called *reproduced* only when
-# the whole CI lies on the claimed side.
+# Each claim compares two settings' finetuning accuracy on the same test images (paired bootstrap over images).
+# These are comparisons of pretrainings with one seed each, so the verdict rule is the seed-aware one: the CI over
+# test images is widened by the finetuning seed noise floor measured by the calibration notebook, and the claims need
+# the **finetuning gate** (MAE-init measurably beats scratch at this profile). "About equal" and "not worse" claims use
+# the one equivalence margin (±1 accuracy point, `claims.EQUIVALENCE_MARGIN`), which counts only if it separates MAE from
+# random init.
+# The paper's differences are 0.1-0.6 points on ImageNet; our noise is of that order or larger.
 
 # %%
-comparisons = [
-    ("lcmae-t1-a-vs-b", "LC-MAE (a) is not worse than MAE (b)", "a", "b", -margin, 0.1),
-    ("lcmae-t1-recon-a-g", "The reconstruction loss helps: (a) > (g)", "a", "g", 0.0, 0.5),
-    ("lcmae-t1-recon-f-d", "The reconstruction loss helps: (f) > (d)", "f", "d", 0.0, 0.6),
-    ("lcmae-t1-cross-g-d", "The cross-view loss helps: (g) > (d)", "g", "d", 0.0, 0.3),
-    ("lcmae-t1-cross-a-f", "The cross-view loss helps: (a) > (f)", "a", "f", 0.0, 0.2),
-    ("lcmae-t1-in-e-a", "The in-view loss costs a little: (e) > (a)", "e", "a", 0.0, 0.1),
-]
 rows = []
-for cid, statement, s1, s2, threshold, paper_delta in comparisons:
+for s1, s2 in (("a", "b"), ("a", "g"), ("f", "d"), ("g", "d"), ("a", "f"), ("e", "a"), ("e", "b"), ("b", "f"), ("g", "b")):
     for metric, suffix in (("FT", "ft"), ("LP", "lp")):
-        delta, ci = analysis.paired_accuracy_delta(results_dir, p, f"lcmae_t1_{s1}_{suffix}", f"lcmae_t1_{s2}_{suffix}")
-        rows.append({"claim": statement, "metric": metric, "paper Δ": paper_delta if metric == "FT" else None,
-                     "ours Δ": delta, "95% CI": f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"})
-        if metric == "FT":
-            summary.claim(cid, statement + f" (FT, Δ = {s1} - {s2})",
-                          *verdict_from_ci(ci, threshold, "greater", label="paired bootstrap 95% CI over test images"),
-                          ours=delta, paper=paper_delta, ci=ci)
-display(pd.DataFrame(rows).set_index(["claim", "metric"]).round(2))
+        delta, ci = seed_bootstrap_delta(
+            analysis.correctness(results_dir, p, [f"{name[s1]}_{suffix}"]),
+            analysis.correctness(results_dir, p, [f"{name[s2]}_{suffix}"]),
+        )
+        paper_delta = TABLE1[s1][1] - TABLE1[s2][1] if metric == "FT" else None
+        rows.append(
+            {
+                "pair": f"({s1}) - ({s2})",
+                "metric": metric,
+                "paper Δ": paper_delta,
+                "ours Δ [95% CI, images]": format_estimate(delta, ci),
+            }
+        )
+display(
+    pd.DataFrame(rows)
+    .pivot(index="pair", columns="metric", values=["ours Δ [95% CI, images]", "paper Δ"])
+    .dropna(axis=1, how="all")
+)
+
+# %%
+pairs = [
+    (
+        "lcmae-t1-a-vs-b",
+        "LC-MAE (a) is not worse than MAE (b): 'retains the effectiveness of MAE' (our non-inferiority reading; "
+        "our (b) sees two masks per image)",
+        "a",
+        "b",
+        "noninferior",
+    ),
+    ("lcmae-t1-recon-a-g", "The reconstruction loss helps: (a) > (g)", "a", "g", "greater"),
+    ("lcmae-t1-recon-f-d", "The reconstruction loss helps: (f) > (d)", "f", "d", "greater"),
+    ("lcmae-t1-cross-g-d", "The cross-view loss helps: (g) > (d)", "g", "d", "greater"),
+    ("lcmae-t1-cross-a-f", "The cross-view loss helps: (a) > (f)", "a", "f", "greater"),
+    ("lcmae-t1-in-e-a", "The in-view loss costs a little: (e) > (a)", "e", "a", "greater"),
+    ("lcmae-t1-in-b-f", "The in-view loss costs a little: (b) > (f)", "b", "f", "greater"),
+    ("lcmae-t1-e-best", "Cross-view loss added to MAE helps: (e) > (b); (e) is the best setting", "e", "b", "greater"),
+    (
+        "lcmae-t1-g-close-to-b",
+        "Without reconstruction, (g) comes close to MAE (b) (point 5: 82.5 vs 82.9)",
+        "g",
+        "b",
+        "equivalent",
+    ),
+]
+for cid, statement, s1, s2, kind in pairs:
+    display(
+        paired_claim(
+            summary,
+            results_dir,
+            p,
+            cid,
+            statement + f" (FT, Δ = {s1} - {s2})",
+            f"{name[s1]}_ft",
+            f"{name[s2]}_ft",
+            kind=kind,
+            metric="ft",
+            gate="finetuning",
+            paper=TABLE1[s1][1] - TABLE1[s2][1],
+        )
+    )
 
 # %% [markdown]
-# ### (g): contrastive losses without reconstruction still learn
+# ### (g) against random init: our own probe claim
 #
-# The paper reads (g)'s 82.5% as evidence that MAE's contrastive side alone learns semantics. The reference
-# point is a ViT trained from random initialisation with the same finetuning budget (`scratch_ft`, which is
-# also our supervised baseline in §4.2) and, for the probe, a linear probe on a random-initialised encoder.
+# The paper makes no "(g) beats random initialisation" comparison (its 82.5 vs 78.6 is assembled across Table 1 and
+# Table 3); its point (5) compares (g) with MAE (b), tested above. We keep one claim of our own, labelled so: the linear
+# probe of (g)'s encoder beats the probe of a random encoder (the representation gate applies).
 
 # %%
-for cid, metric, a, b in (("lcmae-t1-g-learns-ft", "FT", "lcmae_t1_g_ft", "scratch_ft"),
-                          ("lcmae-t1-g-learns-lp", "LP", "lcmae_t1_g_lp", "random_init_lp")):
-    delta, ci = analysis.paired_accuracy_delta(results_dir, p, a, b)
-    print(f"{metric}: (g) - random init = {delta:+.2f} points, 95% CI [{ci[0]:+.2f}, {ci[1]:+.2f}]")
-    summary.claim(cid, f"Setting (g), without reconstruction, beats random initialisation ({metric})",
-                  *verdict_from_ci(ci, 0.0, "greater", label="paired bootstrap 95% CI over test images"),
-                  ours=delta, paper=82.5 - 78.6 if metric == "FT" else None, ci=ci)
+display(
+    paired_claim(
+        summary,
+        results_dir,
+        p,
+        "lcmae-t1-g-learns-lp",
+        "(ours, not the paper's) Setting (g), without reconstruction, probes better than a random encoder (LP)",
+        f"{name['g']}_lp",
+        random_init_lp,
+        metric="lp",
+        gate="representation",
+        paper=None,
+    )
+)
 
 # %% [markdown]
 # ## Summary
 
 # %%
 for s in ("a", "b", "g"):
-    summary.headline(f"Table 1 ({s}) FT accuracy", "collapse" if s in collapsed else ft.loc[f"lcmae_t1_{s}_ft", "accuracy"],
-                     TABLE1[s][1], unit="%", note="IN-1K ViT-B/16 in the paper; see scale")
+    summary.headline(
+        f"Table 1 ({s}) FT accuracy",
+        "collapse" if s in collapsed else ft.loc[f"{name[s]}_ft", "accuracy"],
+        TABLE1[s][1],
+        unit="%",
+        note="IN-1K ViT-B/16 in the paper; see scale",
+    )
+summary.headline(
+    "Table 1 random init (scratch) FT accuracy", base.loc[scratch_ft, "accuracy"], 78.6, unit="%", note="paper: Table 3"
+)
 summary.headline("Table 1 (c)", "collapse" if "c" in collapsed else "no collapse", "Collapse")
-summary.headline("Table 1 settings collapsed (v)", ", ".join(sorted(collapsed)) or "none", "c")
+summary.headline("Table 1 settings collapsed (representation)", ", ".join(sorted(collapsed)) or "none", "c")
+summary.headline("Table 1 settings with a projector-only collapse", ", ".join(sorted(projector_only)) or "none", None)
 display(summary.table())
 display(summary.claims_table())
+display(Markdown(f"**Ledger of this notebook:** {summary.ledger()}"))
 summary.save(summary_path(results_dir, p.name, "lcmae_3_local_contrastive"))

@@ -16,99 +16,244 @@
 profile = "mini"
 results_dir = "../results"
 overrides = []
-mae_run = "mae_r0.75"  # our MAE at the default ratio (Tables 3, A.1)
+mae_run = ""  # our MAE at the default ratio (Tables 3, A.1), empty means the default MAE of the profile
 fig5_mae = ""  # Fig 5 encoders, empty means lcmae.mae_reference, dino_reference, supervised_reference of the profile
 fig5_dino = ""
 fig5_supervised = ""
 n_images = 0  # test images for attention distances, 0 means lcmae.analysis_images of the profile
-margin = 1.0  # accuracy points for "about equal" claims (two one-sided tests)
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import matplotlib.pyplot as plt
 import seaborn as sns
 from IPython.display import Markdown, display
 from scipy.stats import spearmanr
 
-from maelab.evaluation import analysis
-from maelab.evaluation import figures
-from maelab.evaluation.claims import Summary, bootstrap_ci, summary_path, verdict_equivalent, verdict_from_ci, verdict_spearman
+from maelab.evaluation import analysis, figures
+from maelab.evaluation.analysis import paired_claim
+from maelab.evaluation.claims import (
+    UNTESTABLE,
+    Summary,
+    bootstrap_ci,
+    describe_gates,
+    format_estimate,
+    load_calibration,
+    seed_bootstrap_delta,
+    summary_path,
+    untestable,
+    verdict_from_ci,
+    verdict_seed_aware,
+    verdict_spearman,
+)
+from maelab.evaluation.metrics import patch_center_distances
 from maelab.papers import lcmae
+from maelab.pipeline.builders import default_mae_name, ratio_name
 from maelab.pipeline.config import load_profile
-from maelab.pipeline.builders import ratio_name
 
 p = load_profile(profile, overrides)
 figures.setup()
-summary = Summary("lcmae_4_2_random_masking", "LC-MAE §4.2: random masking", p.name, 1, figures.scale_tag(p))
+calibration = load_calibration(results_dir, p.name)
+summary = Summary(
+    "lcmae_4_2_random_masking", "LC-MAE §4.2: random masking", p.name, 1, figures.scale_tag(p), calibration=calibration
+)
 n_images = n_images or p.lcmae.analysis_images
+mae_run = mae_run or default_mae_name(p)
 fig5_mae = fig5_mae or lcmae.reference(p, "mae")
 fig5_dino = fig5_dino or lcmae.reference(p, "dino")
 fig5_supervised = fig5_supervised or lcmae.reference(p, "supervised")
+scratch_ft, random_init_lp = lcmae.random_init_names(p)
 ratios = sorted(p.lcmae.mask_ratios)
 blocks = list(p.lcmae.ae_blocks)
 ps = p.encoder.patch_size
-display(Markdown(f"**Scale.** {figures.scale_note(p)}\n\nAttention distances on {n_images} test images, unmasked, in pixels "
-                 f"(image side {p.encoder.img_size} px; the paper's 224 px)."))
+floor_px = calibration.noise_floor.get("attention_distance") if calibration else None
+floor_lp = calibration.noise_floor.get("lp") if calibration else None
+uniform_px = float(patch_center_distances(p.encoder.grid_size, ps).mean())
+display(
+    Markdown(
+        f"**Scale.** {figures.scale_note(p)}\n\nAttention distances on {n_images} test images, unmasked, in pixels "
+        f"(image side {p.encoder.img_size} px; the paper's 224 px). Uniform attention over all patches gives "
+        f"**{uniform_px:.2f} px**: every distance below is also shown relative to it.\n\n"
+        f"{describe_gates(calibration, p.name)}\n\n"
+        f"Seed noise floor of the mean attention distance (calibration seeds of the default MAE): "
+        f"{'unmeasured' if floor_px is None else f'{floor_px:.2f} px'}."
+    )
+)
 
 # %%
-ae_runs = [f"ae_b{b}" for b in blocks]
+ae_runs = [lcmae.ae_name(b) for b in blocks]
 encoders = list(dict.fromkeys([fig5_mae, fig5_dino, fig5_supervised, mae_run] + [ratio_name(r) for r in ratios] + ae_runs))
 dist = analysis.attention_distances(results_dir, p, encoders, n_images)  # name -> [images, layers, heads]
 per_image = {name: d.mean(axis=(1, 2)) for name, d in dist.items()}  # mean over layers and heads, per image
+
+
+def distance_claim(cid: str, statement: str, a: str, b: str, paper: str, extra_problem: str | None = None) -> None:
+    """Attention distance of a minus b (px, per image, same images): a comparison of two pretrainings with one seed each."""
+    diff = per_image[a] - per_image[b]
+    ci = bootstrap_ci(diff)
+    decision = verdict_seed_aware(ci, 1, 1, floor_px, unit="px")
+    raw = verdict_from_ci(ci, 0.0, "greater")[0]
+    if extra_problem:
+        decision = untestable(extra_problem, decision)
+    display(
+        summary.claim(
+            cid,
+            statement,
+            *decision,
+            ours=float(diff.mean()),
+            paper=paper,
+            ci=ci,
+            gate="representation",
+            unit="px",
+            null=0.0,
+            rule="greater",
+            raw_verdict=raw,
+        )
+    )
+
+
+def combine(decisions: list[tuple[str, str]]) -> tuple[str, str]:
+    """'Every one of these' claims: reproduced if all are, not reproduced if any is not, else untestable/inconclusive."""
+    verdicts = [d[0] for d in decisions]
+    verdict = (
+        "reproduced"
+        if all(v == "reproduced" for v in verdicts)
+        else "not reproduced"
+        if "not reproduced" in verdicts
+        else UNTESTABLE
+        if UNTESTABLE in verdicts
+        else "inconclusive"
+    )
+    return verdict, "; ".join(d[1] for d in decisions)
+
 
 # %% [markdown]
 # ## Fig 5: MAE attends more locally than DINO and a supervised ViT
 #
 # Attention distance (Dosovitskiy et al.): for each query token, the attention-weighted mean pixel distance to
 # the key tokens (cls dropped, rows renormalised), averaged over queries, images and, in the plot, heads.
-# The paper compares MAE, DINO and DeiT ViT-B/16 from their released weights (our `paper` profile loads
-# them from timm). Offline all three are ours, trained on the same images with the same encoder: MAE
-# (`mae_r0.75`), the DINO objective (`dino_ref`) and supervised training from random init (`scratch_ft`,
-# our finetuning recipe, DeiT-style).
+# The paper compares MAE, DINO and DeiT ViT-B/16 (it does not say whether from released weights; our `paper` profile
+# loads released ones from timm). Offline all three are ours, trained on the same images with the same encoder: MAE
+# (the default MAE), the DINO objective (`dino_ref`) and supervised training from random init (the scratch finetuning
+# run, our finetuning recipe, DeiT-style). Each is one seed, so a difference must exceed the seed noise floor of the
+# attention distance (measured by the calibration notebook) to be decisive; DINO must also have learned.
 
 # %%
 labels = {fig5_mae: "MAE", fig5_dino: "DINO", fig5_supervised: "supervised"}
 display(Markdown("Fig 5 encoders: " + ", ".join(f"{v} = `{k}`" for k, v in labels.items())))
-fig5 = pd.concat([pd.DataFrame(dist[r].mean(0)).reset_index(names="layer").melt(id_vars="layer", var_name="head", value_name="distance")
-                  .assign(model=labels[r]) for r in labels])
+fig5 = pd.concat(
+    [
+        pd.DataFrame(dist[r].mean(0))
+        .reset_index(names="layer")
+        .melt(id_vars="layer", var_name="head", value_name="distance")
+        .assign(model=labels[r])
+        for r in labels
+    ]
+)
 fig5["layer"] += 1
 ax = sns.lineplot(data=fig5, x="layer", y="distance", hue="model", marker="o", errorbar=None)
 sns.scatterplot(data=fig5, x="layer", y="distance", hue="model", alpha=0.35, legend=False, ax=ax, s=15)
+ax.axhline(uniform_px, color="k", ls="--", lw=1, label="uniform attention")
+ax.legend(fontsize=8)
 ax.set(title="Fig 5: attention distance per encoder layer (dots: heads)", ylabel="mean attention distance (px)")
 plt.show()
+display(
+    pd.DataFrame(
+        {
+            "mean distance (px)": {labels[r]: per_image[r].mean() for r in labels},
+            "relative to uniform (%)": {labels[r]: 100 * per_image[r].mean() / uniform_px for r in labels},
+        }
+    ).round(2)
+)
+dino_problem, dino_text = lcmae.reference_learned(results_dir, p, fig5_dino, floor_lp)
+display(Markdown(f"**Did the DINO reference learn?** {dino_text}."))
 for other in (fig5_dino, fig5_supervised):
-    diff = per_image[other] - per_image[fig5_mae]
-    ci = bootstrap_ci(diff)
-    summary.claim(f"lcmae-fig5-mae-below-{labels[other].lower()}",
-                  f"MAE's encoder attention distance is smaller than {labels[other]}'s (Fig 5)",
-                  *verdict_from_ci(ci, 0.0, "greater", label=f"bootstrap 95% CI over images of {labels[other]} - MAE (px)"),
-                  ours=float(diff.mean()), paper="smaller", ci=ci)
+    distance_claim(
+        f"lcmae-fig5-mae-below-{labels[other].lower()}",
+        f"MAE's encoder attention distance is smaller than {labels[other]}'s (Fig 5; Δ = {labels[other]} - MAE, px)",
+        other,
+        fig5_mae,
+        "smaller",
+        dino_problem if other == fig5_dino else None,
+    )
 
 # %% [markdown]
 # ## Fig 6: the mask ratio controls the receptive field
 #
 # MAE pretrained at mask ratios 0.3-0.9 with the same budget. The paper reports a strong positive correlation
 # between mask ratio and attention distance, more pronounced in deeper layers. We give Spearman's ρ between
-# ratio and distance per layer and for the mean over layers (with 5 ratios, p < 0.05 needs a perfectly
-# monotone relation).
+# ratio and distance per layer and for the mean over layers. With 5 ratios only |ρ| ≥ 0.9 reaches p < 0.05
+# (scipy: ρ = 0.9 gives p = 0.037). Each ratio is one pretraining seed, so the ρ test's residual variation includes
+# seed noise.
 
 # %%
-by_ratio = pd.DataFrame({r: dist[ratio_name(r)].mean(axis=(0, 2)) for r in ratios}, index=pd.RangeIndex(1, p.encoder.depth + 1, name="layer"))
-ax = sns.lineplot(data=by_ratio.reset_index().melt(id_vars="layer", var_name="mask ratio", value_name="distance"),
-                  x="layer", y="distance", hue="mask ratio", marker="o", palette="viridis")
+by_ratio = pd.DataFrame(
+    {r: dist[ratio_name(r)].mean(axis=(0, 2)) for r in ratios}, index=pd.RangeIndex(1, p.encoder.depth + 1, name="layer")
+)
+ax = sns.lineplot(
+    data=by_ratio.reset_index().melt(id_vars="layer", var_name="mask ratio", value_name="distance"),
+    x="layer",
+    y="distance",
+    hue="mask ratio",
+    marker="o",
+    palette="viridis",
+)
+ax.axhline(uniform_px, color="k", ls="--", lw=1, label="uniform attention")
+ax.legend(fontsize=8, title="mask ratio")
 ax.set(title="Fig 6: attention distance per layer and mask ratio", ylabel="mean attention distance (px)")
 plt.show()
-rho = pd.DataFrame({"Spearman rho (ratio vs distance)": [spearmanr(ratios, by_ratio.loc[l]).statistic for l in by_ratio.index]},
-                   index=by_ratio.index)
+rho = pd.DataFrame(
+    {"Spearman rho (ratio vs distance)": [spearmanr(ratios, by_ratio.loc[l]).statistic for l in by_ratio.index]},
+    index=by_ratio.index,
+)
 display(rho.round(2).T)
+display((100 * by_ratio / uniform_px).round(1).rename_axis(columns="mask ratio: distance relative to uniform (%)"))
 mean_by_ratio = by_ratio.mean(axis=0)
-summary.claim("lcmae-fig6-correlation", "Attention distance increases with the mask ratio (Fig 6, mean over layers)",
-              *verdict_spearman(ratios, mean_by_ratio.values, expected_sign=1),
-              ours=float(spearmanr(ratios, mean_by_ratio.values).statistic), paper="strong positive")
+display(
+    summary.claim(
+        "lcmae-fig6-correlation",
+        "Attention distance increases with the mask ratio (Fig 6, mean over layers)",
+        *verdict_spearman(ratios, mean_by_ratio.values, expected_sign=1),
+        ours=float(spearmanr(ratios, mean_by_ratio.values).statistic),
+        paper="strong positive",
+        gate="representation",
+        unit="Spearman rho",
+    )
+)
+
+# %% [markdown]
+# The paper adds that the effect is stronger in deeper layers. Statistic: the least-squares slope of attention distance
+# on mask ratio (px per unit ratio), in the deeper half of the layers minus the shallower half, per image; CI over
+# images. It compares pretrainings (one seed per ratio) through a derived slope whose seed noise floor is not measured.
+
+# %%
 half = p.encoder.depth // 2
-print(f"range of distance over ratios: deeper half {np.ptp(by_ratio.iloc[half:].mean(axis=0)):.2f} px, "
-      f"shallower half {np.ptp(by_ratio.iloc[:half].mean(axis=0)):.2f} px")
+x = np.asarray(ratios) - np.mean(ratios)
+per_layer_img = np.stack([dist[ratio_name(r)].mean(axis=2) for r in ratios])  # [ratios, images, layers]
+slope = lambda y: np.tensordot(x, y - y.mean(0), axes=(0, 0)) / (x**2).sum()  # [images, layers]
+slopes = slope(per_layer_img)
+deeper_minus_shallower = slopes[:, half:].mean(1) - slopes[:, :half].mean(1)
+ci = bootstrap_ci(deeper_minus_shallower)
+print(
+    f"slope of distance on ratio: deeper half {slopes[:, half:].mean():+.2f} px, "
+    f"shallower half {slopes[:, :half].mean():+.2f} px per unit ratio"
+)
+display(
+    summary.claim(
+        "lcmae-fig6-deeper-stronger",
+        "The mask ratio's effect on attention distance is stronger in deeper layers (Fig 6): "
+        "slope(deeper half) - slope(shallower half) > 0",
+        *verdict_seed_aware(ci, 1, 1, None, unit="px per unit ratio"),
+        ours=float(deeper_minus_shallower.mean()),
+        paper="more pronounced in deeper layers",
+        ci=ci,
+        gate="representation",
+        unit="px per unit ratio",
+        null=0.0,
+        rule="greater",
+        raw_verdict=verdict_from_ci(ci)[0],
+    )
+)
 
 # %% [markdown]
 # ## Table 3 and Fig A.1: autoencoders without masking, predicting larger blocks
@@ -119,54 +264,228 @@ print(f"range of distance over ratios: deeper half {np.ptp(by_ratio.iloc[half:].
 # patch counts: blocks of 1, 3, 5, 7 patches of our patch size (sizes printed below).
 #
 # > The mapping keeps the receptive field in tokens, not as a fraction of the image: our largest block covers
-# > the whole image where the paper's covers half of it.
+# > the whole image (7 patches of a 7-patch side) where the paper's AE(112) covers half of its 224-px side.
 
 # %%
-display(Markdown(f"Our blocks: {blocks} px = {[b // ps for b in blocks]} patches of {ps} px on a {p.encoder.img_size}-px image."))
-paper_t3 = {"Random Init": (78.6, None), "MAE": (82.9, 55.4), **{f"AE({b})": v for b, v in zip(blocks, [(78.7, 5.7), (81.2, 5.7), (81.5, 5.6), (81.8, 5.6)])}}
-rows_t3 = {"Random Init": ("scratch_ft", "random_init_lp"), "MAE": (f"{mae_run}_ft", f"{mae_run}_lp"),
-           **{f"AE({b})": (f"ae_b{b}_ft", f"ae_b{b}_lp") for b in blocks}}
+paper_blocks = [16, 48, 80, 112]
+ae_label = {
+    b: f"AE({b}) [{b // ps} patch{'es' if b // ps > 1 else ''} = {b / p.encoder.img_size:.0%} of the side; paper AE({pb})]"
+    for b, pb in zip(blocks, paper_blocks)
+}
+display(
+    Markdown(
+        f"Our blocks: {blocks} px = {[b // ps for b in blocks]} patches of {ps} px on a {p.encoder.img_size}-px image; "
+        f"the paper's {paper_blocks} px are {[pb / 224 for pb in paper_blocks]} of its 224-px side."
+    )
+)
+paper_t3 = {
+    "Random Init": (78.6, None),
+    "MAE": (82.9, 55.4),
+    **{ae_label[b]: v for b, v in zip(blocks, [(78.7, 5.7), (81.2, 5.7), (81.5, 5.6), (81.8, 5.6)])},
+}
+rows_t3 = {
+    "Random Init": (scratch_ft, random_init_lp),
+    "MAE": (f"{mae_run}_ft", f"{mae_run}_lp"),
+    **{ae_label[b]: (f"{lcmae.ae_name(b)}_ft", f"{lcmae.ae_name(b)}_lp") for b in blocks},
+}
 res = analysis.results_table(results_dir, p, [r for pair in rows_t3.values() for r in pair])
-table3 = pd.DataFrame({
-    "paper FT (%)": {k: v[0] for k, v in paper_t3.items()},
-    "ours FT (%)": {k: res.loc[ft, "accuracy"] for k, (ft, _) in rows_t3.items()},
-    "paper LP (%)": {k: v[1] for k, v in paper_t3.items()},
-    "ours LP (%)": {k: res.loc[lp, "accuracy"] for k, (_, lp) in rows_t3.items()},
-})
-display(table3.round(2))
+table3 = pd.DataFrame(
+    {
+        "paper FT (%)": {k: v[0] for k, v in paper_t3.items()},
+        "ours FT (%)": {k: res.loc[ft, "accuracy"] for k, (ft, _) in rows_t3.items()},
+        "paper LP (%)": {k: v[1] for k, v in paper_t3.items()},
+        "ours LP (%)": {k: res.loc[lp, "accuracy"] for k, (_, lp) in rows_t3.items()},
+    }
+)
+display(table3.round(1))
+display(
+    Markdown(
+        "Accuracies to 0.1 point: a single accuracy's 95% CI on the 10k test images is about ±0.8, a paired difference's ±0.5."
+    )
+)
 if len(blocks) != 4:
-    display(Markdown("> The paper's rows AE(16)..AE(112) are matched to our blocks in order; this profile has a different count."))
+    display(
+        Markdown("> The paper's rows AE(16)..AE(112) are matched to our blocks in order; this profile has a different count.")
+    )
 
 # %%
-smallest, largest = f"ae_b{blocks[0]}", f"ae_b{blocks[-1]}"
-checks = [
-    ("lcmae-t3-ae-p-like-random", f"Without masking, AE(p) finetunes about like random init (within {margin} points)",
-     f"{smallest}_ft", "scratch_ft", "equivalent", 78.7 - 78.6),
-    ("lcmae-t3-larger-blocks-help", "Predicting larger blocks raises finetuning accuracy: AE(largest) > AE(p)",
-     f"{largest}_ft", f"{smallest}_ft", "greater", 81.8 - 78.7),
-    ("lcmae-t3-mae-beats-ae-p", "MAE finetunes better than the autoencoder AE(p)", f"{mae_run}_ft", f"{smallest}_ft", "greater", 82.9 - 78.7),
-    ("lcmae-t3-ae-lp-poor", "Autoencoders linear-probe far worse than MAE: MAE LP > AE(largest) LP", f"{mae_run}_lp", f"{largest}_lp",
-     "greater", 55.4 - 5.6),
-]
-for cid, statement, a, b, kind, paper_delta in checks:
-    delta, ci = analysis.paired_accuracy_delta(results_dir, p, a, b)
-    label = "paired bootstrap 95% CI over test images"
-    decision = verdict_equivalent(ci, margin, label) if kind == "equivalent" else verdict_from_ci(ci, 0.0, "greater", label)
-    summary.claim(cid, statement, *decision, ours=delta, paper=paper_delta, ci=ci)
-    print(f"{statement}: Δ = {delta:+.2f} points [{ci[0]:+.2f}, {ci[1]:+.2f}]  (paper {paper_delta:+.1f})")
+smallest, largest = lcmae.ae_name(blocks[0]), lcmae.ae_name(blocks[-1])
+ft_of = {b: res.loc[f"{lcmae.ae_name(b)}_ft", "accuracy"] for b in blocks}
+best_other = max(blocks[:-1], key=ft_of.get)
+for cid, statement, a, b, kind, paper_delta in [
+    (
+        "lcmae-t3-ae-p-like-random",
+        "Without masking, AE(p) finetunes about like random init",
+        f"{smallest}_ft",
+        scratch_ft,
+        "equivalent",
+        78.7 - 78.6,
+    ),
+    (
+        "lcmae-t3-larger-blocks-help",
+        "Predicting larger blocks raises finetuning accuracy: AE(largest) > AE(p)",
+        f"{largest}_ft",
+        f"{smallest}_ft",
+        "greater",
+        81.8 - 78.7,
+    ),
+    (
+        "lcmae-t3-peak-at-largest",
+        f"Finetuning accuracy peaks at the largest block: AE(largest) > the best other AE (here AE({best_other}))",
+        f"{largest}_ft",
+        f"{lcmae.ae_name(best_other)}_ft",
+        "greater",
+        81.8 - 81.5,
+    ),
+    (
+        "lcmae-t3-ae-largest-beats-random",
+        "Restricting the receptive field alone improves finetuning: AE(largest) > random init",
+        f"{largest}_ft",
+        scratch_ft,
+        "greater",
+        81.8 - 78.6,
+    ),
+    (
+        "lcmae-t3-mae-beats-ae-p",
+        "MAE finetunes better than the autoencoder AE(p)",
+        f"{mae_run}_ft",
+        f"{smallest}_ft",
+        "greater",
+        82.9 - 78.7,
+    ),
+]:
+    display(
+        paired_claim(
+            summary,
+            results_dir,
+            p,
+            cid,
+            statement + " (FT)",
+            a,
+            b,
+            kind=kind,
+            metric="ft",
+            gate="finetuning",
+            paper=paper_delta,
+        )
+    )
+
+# %% [markdown]
+# The paper: "the linear probing performance of **all** the autoencoders is poor, amounting to only about one-tenth of that
+# achieved by the MAE". We test the direction for every autoencoder (MAE's probe above each AE's, seed-aware rule with the
+# probe's noise floor); "a tenth" has no counterpart on a 10-class dataset whose raw pixels already give ~80%, so the
+# ratio is reported, not tested.
 
 # %%
-figa1 = pd.DataFrame({name: dist[r].mean(axis=(0, 2)) for name, r in [("MAE", mae_run)] + [(f"AE({b})", f"ae_b{b}") for b in blocks]},
-                     index=pd.RangeIndex(1, p.encoder.depth + 1, name="layer"))
-ax = sns.lineplot(data=figa1.reset_index().melt(id_vars="layer", var_name="model", value_name="distance"),
-                  x="layer", y="distance", hue="model", marker="o")
+lp_rows, lp_decisions, lp_raw = [], [], []
+mae_lp_correct = analysis.correctness(results_dir, p, [f"{mae_run}_lp"])
+for b in blocks:
+    delta, ci = seed_bootstrap_delta(mae_lp_correct, analysis.correctness(results_dir, p, [f"{lcmae.ae_name(b)}_lp"]))
+    v, e = verdict_seed_aware(ci, 1, 1, floor_lp)
+    lp_decisions.append((v, f"AE({b}): {v}"))
+    lp_raw.append((verdict_from_ci(ci)[0], ""))
+    lp_rows.append(
+        {
+            "autoencoder": ae_label[b],
+            "MAE LP - AE LP [95% CI, images]": format_estimate(delta, ci),
+            "verdict": v,
+            "AE LP / MAE LP": res.loc[f"{lcmae.ae_name(b)}_lp", "accuracy"] / res.loc[f"{mae_run}_lp", "accuracy"],
+        }
+    )
+display(pd.DataFrame(lp_rows).set_index("autoencoder").round(2))
+verdict, evidence = combine(lp_decisions)
+worst = int(np.argmin([float(r["MAE LP - AE LP [95% CI, images]"].split()[0]) for r in lp_rows]))
+display(
+    summary.claim(
+        "lcmae-t3-ae-lp-poor",
+        "Every autoencoder linear-probes far below MAE (Table 3: 5.6-5.7 vs 55.4)",
+        verdict,
+        evidence + f" (seed noise floor of the probe: {'unmeasured' if floor_lp is None else f'{floor_lp:.2f} points'})",
+        ours=f"AE LP / MAE LP {min(r['AE LP / MAE LP'] for r in lp_rows):.2f}-{max(r['AE LP / MAE LP'] for r in lp_rows):.2f}",
+        paper="about 0.1 of MAE's",
+        gate="representation",
+        raw_verdict=combine(lp_raw)[0],
+    )
+)
+
+# %%
+figa1 = pd.DataFrame(
+    {name: dist[r].mean(axis=(0, 2)) for name, r in [("MAE", mae_run)] + [(f"AE({b})", lcmae.ae_name(b)) for b in blocks]},
+    index=pd.RangeIndex(1, p.encoder.depth + 1, name="layer"),
+)
+ax = sns.lineplot(
+    data=figa1.reset_index().melt(id_vars="layer", var_name="model", value_name="distance"),
+    x="layer",
+    y="distance",
+    hue="model",
+    marker="o",
+)
+ax.axhline(uniform_px, color="k", ls="--", lw=1, label="uniform attention")
+ax.legend(fontsize=8)
 ax.set(title="Fig A.1: attention distance of MAE and the autoencoders", ylabel="mean attention distance (px)")
 plt.show()
-diff = per_image[largest] - per_image[smallest]
-ci = bootstrap_ci(diff)
-summary.claim("lcmae-figA1-blocks-widen", "Larger prediction blocks give larger attention distance: AE(largest) > AE(p) (Fig A.1)",
-              *verdict_from_ci(ci, 0.0, "greater", label="bootstrap 95% CI over images (px)"),
-              ours=float(diff.mean()), paper="larger", ci=ci)
+display((100 * figa1 / uniform_px).round(1).rename_axis(columns="distance relative to uniform (%)"))
+distance_claim(
+    "lcmae-figA1-blocks-widen",
+    "Larger prediction blocks give larger attention distance: AE(largest) > AE(p) (Fig A.1, px)",
+    largest,
+    smallest,
+    "larger",
+)
+decisions, diffs, raws = [], [], []
+for other in [mae_run] + ae_runs[1:]:
+    diff = per_image[other] - per_image[smallest]
+    ci = bootstrap_ci(diff)
+    decisions.append(
+        (verdict_seed_aware(ci, 1, 1, floor_px, unit="px")[0], f"{other} - {smallest} {format_estimate(diff.mean(), ci)} px")
+    )
+    diffs.append(diff.mean())
+    raws.append((verdict_from_ci(ci)[0], ""))
+verdict, evidence = combine(decisions)
+if verdict == UNTESTABLE:
+    evidence = "one seed per model and the seed noise floor of the attention distance is unmeasured: " + evidence
+display(
+    summary.claim(
+        "lcmae-figA1-ae-p-smallest",
+        "AE(p) has a smaller attention distance than every other model, MAE included (Fig A.1)",
+        verdict,
+        evidence,
+        ours=float(min(diffs)),
+        paper="significantly smaller",
+        gate="representation",
+        unit="px",
+        raw_verdict=combine(raws)[0],
+    )
+)
+
+# %% [markdown]
+# Fig A.1's second observation: MAE's attention distance is stable across layers, while the autoencoders have larger
+# distances in their first two layers. Tested within each autoencoder (no comparison of pretrainings): the mean distance of
+# layers 1-2 minus that of the later layers, per image, CI over images; MAE's value is shown beside them, not tested.
+
+# %%
+early_minus_late = {
+    name: dist[r][:, :2].mean(axis=(1, 2)) - dist[r][:, 2:].mean(axis=(1, 2))
+    for name, r in [("MAE", mae_run)] + [(f"AE({b})", lcmae.ae_name(b)) for b in blocks]
+}
+profile_rows, decisions = [], []
+for name, v in early_minus_late.items():
+    ci = bootstrap_ci(v)
+    profile_rows.append({"model": name, "layers 1-2 minus later layers (px) [95% CI]": format_estimate(v.mean(), ci)})
+    if name != "MAE":
+        decisions.append((verdict_from_ci(ci)[0], f"{name} {format_estimate(v.mean(), ci)} px"))
+display(pd.DataFrame(profile_rows).set_index("model"))
+display(
+    summary.claim(
+        "lcmae-figA1-ae-early-layers-wider",
+        "Autoencoders have larger attention distances in their first two layers than "
+        "in later ones, unlike MAE's flat profile (Fig A.1; the AE part tested)",
+        *combine(decisions),
+        ours=f"MAE {early_minus_late['MAE'].mean():+.2f} px",
+        paper="AE: larger in layers 1-2; MAE: stable",
+        gate="representation",
+    )
+)
 
 # %% [markdown]
 # ## Table A.1: MAE pretrained on a single image
@@ -174,26 +493,87 @@ summary.claim("lcmae-figA1-blocks-widen", "Larger prediction blocks give larger 
 # Following Asano et al., MAE pretrained on one image (random crops and masks of it) for 5% of the full run's
 # iterations (the paper: 5 epochs of one image vs 100 epochs of ImageNet; we repeat the image to the dataset's
 # length per epoch), then finetuned like the others. The paper: single image 81.8, ImageNet 82.9, random init 78.6.
+#
+# > At `mini` 5% of the schedule is 29 optimizer steps (about 9 s): a very short pretraining.
 
 # %%
-res_a1 = analysis.results_table(results_dir, p, ["mae_single_image_ft", f"{mae_run}_ft", "scratch_ft"])
-tablea1 = pd.DataFrame({"paper FT (%)": [81.8, 82.9, 78.6], "ours FT (%)": res_a1["accuracy"].values},
-                       index=["1 image", "full training set", "Random Init"])
-display(tablea1.round(2))
-delta, ci = analysis.paired_accuracy_delta(results_dir, p, "mae_single_image_ft", "scratch_ft")
-summary.claim("lcmae-ta1-single-image", "MAE pretrained on a single image finetunes better than random init (Table A.1)",
-              *verdict_from_ci(ci, 0.0, "greater", label="paired bootstrap 95% CI over test images"),
-              ours=delta, paper=81.8 - 78.6, ci=ci)
+single = lcmae.single_image_name()
+res_a1 = analysis.results_table(results_dir, p, [f"{single}_ft", f"{mae_run}_ft", scratch_ft])
+steps = analysis.metrics_log(results_dir, p, single)["step"].max()
+tablea1 = pd.DataFrame(
+    {"paper FT (%)": [81.8, 82.9, 78.6], "ours FT (%)": res_a1["accuracy"].values},
+    index=[f"1 image ({steps} steps)", "full training set", "Random Init"],
+)
+display(tablea1.round(1))
+display(
+    paired_claim(
+        summary,
+        results_dir,
+        p,
+        "lcmae-ta1-single-image",
+        "MAE pretrained on a single image finetunes better than random init (Table A.1)",
+        f"{single}_ft",
+        scratch_ft,
+        metric="ft",
+        gate="finetuning",
+        paper=81.8 - 78.6,
+    )
+)
+display(
+    paired_claim(
+        summary,
+        results_dir,
+        p,
+        "lcmae-ta1-single-below-full",
+        "MAE pretrained on a single image finetunes below MAE on the full data (Table A.1: 81.8 vs 82.9)",
+        f"{mae_run}_ft",
+        f"{single}_ft",
+        metric="ft",
+        gate="finetuning",
+        paper=82.9 - 81.8,
+    )
+)
+
+# %% [markdown]
+# ## §4.2: random erasing is less effective than random masking
+#
+# The paper states it without a number. Testing it needs an MAE-like pretraining with random erasing in place of
+# masking; this profile has none.
+
+# %%
+display(
+    summary.claim(
+        "lcmae-4.2-erasing-below-masking",
+        "Random erasing is less effective than random masking (§4.2)",
+        *untestable("no random-erasing pretraining run at this profile"),
+        paper="less effective (no number)",
+        gate="finetuning",
+    )
+)
 
 # %% [markdown]
 # ## Summary
 
 # %%
-summary.headline("MAE attention distance (mean of layers)", float(per_image[fig5_mae].mean()), None, unit="px")
-summary.headline("DINO attention distance (mean of layers)", float(per_image[fig5_dino].mean()), None, unit="px")
-for k in ("MAE", f"AE({blocks[0]})", f"AE({blocks[-1]})"):
+summary.headline(
+    "MAE attention distance (mean of layers)",
+    float(per_image[fig5_mae].mean()),
+    None,
+    unit="px",
+    note=f"uniform attention {uniform_px:.2f} px",
+)
+summary.headline(
+    "DINO attention distance (mean of layers)",
+    float(per_image[fig5_dino].mean()),
+    None,
+    unit="px",
+    note=f"uniform attention {uniform_px:.2f} px",
+)
+for k in ("MAE", ae_label[blocks[0]], ae_label[blocks[-1]]):
     summary.headline(f"Table 3 {k} FT", float(table3.loc[k, "ours FT (%)"]), table3.loc[k, "paper FT (%)"], unit="%")
-summary.headline("Table A.1 single image FT", float(res_a1.loc["mae_single_image_ft", "accuracy"]), 81.8, unit="%")
+summary.headline("Table 3 random init FT", float(table3.loc["Random Init", "ours FT (%)"]), 78.6, unit="%")
+summary.headline("Table A.1 single image FT", float(res_a1.loc[f"{single}_ft", "accuracy"]), 81.8, unit="%")
 display(summary.table())
 display(summary.claims_table())
+display(Markdown(f"**Ledger of this notebook:** {summary.ledger()}"))
 summary.save(summary_path(results_dir, p.name, "lcmae_4_2_random_masking"))

@@ -71,10 +71,19 @@ def test_verdict_from_ci_rejects_an_unknown_direction():
         verdict_from_ci((0.1, 0.2), direction="above")
 
 
-def test_verdict_from_point_is_never_decisive():
-    assert verdict_from_point(0.3) == ("inconclusive", verdict_from_point(0.3)[1])
-    assert "the claimed way" in verdict_from_point(0.3)[1]
-    assert "against the claim" in verdict_from_point(0.3, direction="less")[1]
+@pytest.mark.parametrize(
+    "value, direction, way",
+    [
+        (0.3, "greater", "the claimed way"),
+        (0.3, "less", "against the claim"),
+        (-0.2, "greater", "against the claim"),
+        (0.0, "greater", "neither way"),
+    ],
+)
+def test_verdict_from_point_is_never_decisive(value, direction, way):
+    verdict, evidence = verdict_from_point(value, 0.0, direction)
+    assert verdict == "inconclusive"
+    assert evidence == f"single estimate {value:.4g} vs 0 points {way}; no uncertainty estimate"
 
 
 def test_verdict_spearman():
@@ -92,8 +101,8 @@ def test_claim_rejects_an_unknown_verdict():
         Claim("c", "statement", "partially", "typed by hand")
 
 
-def _summary() -> Summary:
-    summary = Summary("lcmae_3", "LC-MAE 3", "smoke")
+def _summary(profile: str = "mini") -> Summary:
+    summary = Summary("lcmae_3", "LC-MAE 3", profile)
     summary.headline("linear probe", ours=np.float32(71.5), paper=68.0, unit="%")
     summary.headline("note", ours="qualitative", paper=None)
     ci = (0.01, 0.05)
@@ -104,21 +113,26 @@ def _summary() -> Summary:
 def test_summary_table_and_claims():
     summary = _summary()
     table = summary.table()
-    assert list(table.columns) == ["paper", "ours", "delta"]
-    assert table.loc["linear probe (%)", "delta"] == pytest.approx(3.5)
-    assert np.isnan(table.loc["note", "delta"])
-    assert summary.claims["c1"].profile == "smoke"
+    assert list(table.columns) == [
+        "paper",
+        "ours",
+        "note",
+    ]  # side by side: a Fashion-MNIST number minus an ImageNet one means nothing
+    assert (table.loc["linear probe (%)", "paper"], table.loc["linear probe (%)", "ours"]) == (68.0, 71.5)
+    assert table.loc["note", "ours"] == "qualitative"
+    assert summary.claims["c1"].profile == "mini"
     assert summary.claims["c1"].verdict == "reproduced"
+    assert _summary("smoke").claims["c1"].verdict == claims.UNTESTABLE
     summary.headline("linear probe", ours=70.0, paper=68.0, unit="%")  # re-running a cell replaces
     assert len(summary.headlines) == 2
 
 
 def test_summary_save_load_round_trip(tmp_path):
     summary = _summary()
-    path = summary.save(summary_path(tmp_path, "smoke", "lcmae_3"))
-    assert path == tmp_path / "smoke" / "notebooks" / "lcmae_3.summary.json"
+    path = summary.save(summary_path(tmp_path, "mini", "lcmae_3"))
+    assert path == tmp_path / "mini" / "notebooks" / "lcmae_3.summary.json"
     data = json.loads(path.read_text())
-    assert set(data) == {"notebook", "title", "profile", "headlines", "claims"}
+    assert set(data) == {"notebook", "title", "profile", "headlines", "claims", "ledger", "extra"}
     assert data["claims"][0]["ci"] == [0.01, 0.05]
     loaded = Summary.load(path)
     assert loaded.to_dict() == summary.to_dict()
@@ -147,3 +161,177 @@ def test_verdict_equivalent_cases():
     assert verdict_equivalent((0.6, 1.2), 0.5)[0] == "not reproduced"
     assert verdict_equivalent((-1.2, -0.5), 0.5)[0] == "not reproduced"
     assert verdict_equivalent((-0.2, 0.7), 0.5)[0] == "inconclusive"
+
+
+# --- seed-aware uncertainty -----------------------------------------------------------------------------------------
+
+
+def test_seed_bootstrap_resamples_seeds_exactly_as_counted_by_hand():
+    # images identical within a seed: only the seed draw matters. Arm a: seed 0 all correct, seed 1 all wrong;
+    # arm b all wrong. A replicate draws 2 seeds of a: both seed 0 (p 1/4) -> 100, one each (1/2) -> 50, none (1/4) -> 0.
+    a = np.array([[1.0] * 8, [0.0] * 8])
+    b = np.zeros((1, 8))
+    delta, ci = claims.seed_bootstrap_delta(a, b, n_boot=4000)
+    assert delta == 50.0
+    assert ci == (0.0, 100.0)  # the 2.5% and 97.5% quantiles of {0: 1/4, 50: 1/2, 100: 1/4}
+    _, ci90 = claims.seed_bootstrap_delta(a, b, n_boot=4000, level=0.4)  # 30% / 70% quantiles both fall on 50
+    assert ci90 == (50.0, 50.0)
+
+
+def test_seed_bootstrap_with_one_seed_is_the_paired_image_bootstrap():
+    rng = np.random.default_rng(3)
+    a = (rng.random(2000) < 0.8).astype(float)
+    b = np.where(rng.random(2000) < 0.9, a, 1 - a)  # b agrees with a on 90% of images: strongly paired
+    delta, (lo, hi) = claims.seed_bootstrap_delta(a[None], b[None])
+    d = 100 * (a - b)
+    assert delta == pytest.approx(d.mean())
+    half = 1.96 * d.std() / np.sqrt(d.size)  # independent normal approximation of the paired bootstrap
+    assert (lo, hi) == pytest.approx((d.mean() - half, d.mean() + half), abs=0.1 * half)
+    unpaired = 1.96 * 100 * np.sqrt(a.var() / a.size + b.var() / b.size)
+    assert hi - lo < unpaired  # pairing on images narrows it
+    assert claims.seed_bootstrap_delta(a[None], a[None]) == (0.0, (0.0, 0.0))
+
+
+def test_seed_bootstrap_rejects_different_images():
+    with pytest.raises(ValueError, match="same test images"):
+        claims.seed_bootstrap_delta(np.ones((2, 5)), np.ones((1, 4)))
+
+
+def test_noise_floor_is_the_largest_gap_between_seeds():
+    assert claims.noise_floor([80.1, 81.3, 80.5]) == pytest.approx(1.2)
+    assert claims.noise_floor([80.1]) is None
+
+
+@pytest.mark.parametrize(
+    "ci, seeds, floor, verdict",
+    [
+        ((0.2, 0.8), (1, 1), None, claims.UNTESTABLE),  # one seed, floor unmeasured
+        ((0.2, 0.8), (1, 1), 0.1, "reproduced"),  # widened to [0.1, 0.9]: still above 0
+        ((0.2, 0.8), (1, 1), 0.2, "inconclusive"),  # widened to [0.0, 1.0]: touches 0
+        ((-0.9, -0.5), (1, 3), 0.4, "not reproduced"),  # widened to [-1.3, -0.1]: entirely below 0
+        ((-0.9, -0.5), (1, 3), 0.5, "inconclusive"),  # widened to [-1.4, 0.0]: touches 0
+        ((0.2, 0.8), (3, 3), None, "reproduced"),  # >= 2 seeds per arm: the hierarchical CI decides alone
+    ],
+)
+def test_verdict_seed_aware(ci, seeds, floor, verdict):
+    got, evidence = claims.verdict_seed_aware(ci, *seeds, floor)
+    assert got == verdict
+    if floor is not None and min(seeds) == 1:
+        assert f"widened by the seed noise floor {floor:.3g}" in evidence
+
+
+# --- the equivalence rule -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ci, verdict",
+    [
+        ((-0.99, 0.99), "reproduced"),  # just inside ±1
+        ((-1.0, 0.5), "inconclusive"),  # touches the lower edge: not strictly inside, not outside
+        ((0.5, 1.0), "inconclusive"),
+        ((1.0, 1.5), "not reproduced"),  # entirely at or beyond the upper edge
+        ((-2.0, -1.0), "not reproduced"),
+    ],
+)
+def test_equivalence_rule_at_the_band_edges(ci, verdict):
+    assert claims.verdict_equivalence(ci, discrimination=(1.5, 3.0), margin=1.0)[0] == verdict
+
+
+def test_equivalence_counts_only_if_the_margin_separates_mae_from_random_init():
+    verdict, evidence = claims.verdict_equivalence((-0.2, 0.3), discrimination=(-0.96, 0.19), margin=1.0)
+    assert verdict == claims.UNTESTABLE and "cannot discriminate" in evidence and "reproduced" in evidence
+    assert claims.verdict_equivalence((-0.2, 0.3), discrimination=(1.0, 3.0))[0] == claims.UNTESTABLE  # edge: not above
+    assert claims.verdict_equivalence((-0.2, 0.3), discrimination=(1.01, 3.0))[0] == "reproduced"
+    verdict, evidence = claims.verdict_equivalence((-0.2, 0.3), discrimination=None)
+    assert verdict == claims.UNTESTABLE and "unmeasured" in evidence
+
+
+# --- gates, smoke and the ledger -------------------------------------------------------------------------------------
+
+
+def _calibration(representation: bool, finetuning: bool) -> claims.Calibration:
+    gate = lambda passed: {"passed": passed, "evidence": "LP gain +2.4 [1.9, 2.9]" if passed else "FT gain -0.4 [-1.0, 0.2]"}
+    return claims.Calibration(
+        "mini",
+        {"representation": gate(representation), "finetuning": gate(finetuning)},
+        {"ft": 1.0, "lp": 0.5},
+        {"lp": [1.9, 2.9], "ft": [-1.0, 0.2]},
+    )
+
+
+def test_a_claim_whose_gate_failed_is_untestable_and_keeps_its_raw_verdict():
+    summary = Summary("nb", "NB", "mini", calibration=_calibration(representation=True, finetuning=False))
+    ok = summary.claim("r", "MAE learns", "reproduced", "CI above 0", gate="representation")
+    assert ok.verdict == "reproduced"
+    bad = summary.claim("f", "MAE helps finetuning", "reproduced", "CI above 0", gate="finetuning")
+    assert bad.verdict == claims.UNTESTABLE and bad.raw_verdict == "reproduced"
+    assert bad.evidence.startswith("the finetuning gate did not pass (FT gain -0.4")
+    free = summary.claim("i", "an identity", "reproduced", "algebra")  # no gate needed
+    assert free.verdict == "reproduced"
+
+
+def test_without_calibration_a_gated_claim_says_the_gate_is_unmeasured():
+    claim = Summary("nb", "NB", "mini").claim("r", "MAE learns", "not reproduced", "CI below 0", gate="representation")
+    assert claim.verdict == claims.UNTESTABLE and "calibration notebook (calibration_gate) has not run" in claim.evidence
+
+
+def test_at_smoke_every_claim_is_untestable():
+    summary = Summary("nb", "NB", "smoke", calibration=_calibration(True, True))
+    for gate in ("", "representation", "finetuning"):
+        claim = summary.claim(f"c{gate}", "s", "reproduced", "CI above 0", gate=gate)
+        assert claim.verdict == claims.UNTESTABLE and "profile smoke" in claim.evidence
+
+
+def test_claim_rejects_an_unknown_gate():
+    with pytest.raises(ValueError, match="gate"):
+        Claim("c", "s", "reproduced", "e", gate="semantic")
+
+
+def test_ledger_counts_tested_claims_and_expected_false_positives(tmp_path):
+    summary = Summary("nb", "NB", "mini", calibration=_calibration(True, False))
+    for i, (verdict, gate) in enumerate(
+        [
+            ("reproduced", ""),
+            ("not reproduced", "representation"),
+            ("inconclusive", ""),
+            ("reproduced", "finetuning"),
+            (claims.UNTESTABLE, ""),
+        ]
+    ):
+        summary.claim(f"c{i}", "s", verdict, "e", gate=gate)
+    ledger = summary.ledger()
+    assert ledger["claims"] == 5 and ledger["tested"] == 3 and ledger["decisive"] == 2
+    assert ledger["expected_false_positives"] == pytest.approx(0.05 * 3)
+    assert ledger["counts"][claims.UNTESTABLE] == 2
+    data = json.loads(summary.save(tmp_path / "s.json").read_text())
+    assert data["ledger"] == ledger
+    assert Summary.load(tmp_path / "s.json").claims["c3"].verdict == claims.UNTESTABLE  # loading applies nothing twice
+
+
+def test_load_calibration_reads_the_calibration_summary(tmp_path):
+    assert claims.load_calibration(tmp_path, "mini") is None
+    summary = Summary("calibration_gate", "Calibration", "mini")
+    cal = _calibration(True, False)
+    summary.extra["calibration"] = {
+        "profile": cal.profile,
+        "gates": cal.gates,
+        "noise_floor": cal.noise_floor,
+        "gains": cal.gains,
+    }
+    summary.save(claims.summary_path(tmp_path, "mini", "calibration_gate"))
+    loaded = claims.load_calibration(tmp_path, "mini")
+    assert loaded == cal and loaded.gain_ci("lp") == (1.9, 2.9) and loaded.gain_ci("knn") is None
+
+
+@pytest.mark.parametrize(
+    "ci, decimals, text",
+    [
+        ((0.88, 1.99), 2, "+1.44 [+0.88, +1.99]"),
+        ((10.0, 30.0), 0, "+20 [+10, +30]"),
+        ((0.0936, 0.0964), 4, "+0.0950 [+0.0936, +0.0964]"),
+    ],
+)
+def test_numbers_print_at_the_precision_their_ci_supports(ci, decimals, text):
+    value = (ci[0] + ci[1]) / 2 if decimals != 2 else 1.44
+    assert claims.ci_decimals(ci) == decimals
+    assert claims.format_estimate(value, ci) == text

@@ -4,7 +4,33 @@ A notebook builds a `Summary`, adds `headline`s (ours beside the paper's number)
 (verdict, evidence) pair comes from one of the `verdict_*` helpers, then saves it to `summary_path(...)`:
 
     summary.claim("lcmae-3a", "Local contrast raises linear-probe accuracy", *verdict_from_ci(ci), ours=d, ci=ci)
+
+The verdict rules (every paper, every notebook):
+
+* **Preconditions.** A claim whose precondition fails reads "untestable at this scale" and its evidence names the
+  failed precondition; `raw_verdict` keeps what the numbers alone said. Preconditions applied by `Summary.claim`:
+  at profile `smoke` every claim is untestable (smoke numbers are never findings); a claim that names a `gate`
+  ("representation": the default MAE's BN + linear probe beats a random encoder's; "finetuning": MAE-init beats
+  scratch) is untestable unless the calibration notebook measured that gate and it passed (`load_calibration`). A
+  gate passes when both arms have >= 2 seeds, the hierarchical CI of the gain lies above 0 and the mean gain exceeds
+  the metric's seed noise floor. A notebook adds its own preconditions with `untestable(...)` (a reference model
+  that did not learn, a saturated metric, a missing run).
+* **Comparisons of pretrainings** (accuracies of runs that differ in their pretraining): `seed_bootstrap_delta`
+  gives the difference with a hierarchical bootstrap CI (seeds of each arm, then test images, paired on images).
+  With >= 2 seeds in both arms that CI decides (`verdict_from_ci`). With one seed in an arm the CI covers test
+  images only, so `verdict_seed_aware` widens it by the metric's measured seed noise floor f (the largest gap
+  between two seeds of one configuration in that metric, e.g. FT or LP accuracy or mean attention distance, from
+  the calibration notebook): decisive only if
+  [lo - f, hi + f] clears the threshold, i.e. the effect exceeds image noise plus seed noise; with f unmeasured
+  the claim is untestable.
+* **Equivalence ("≈")**, one rule: two one-sided tests at the ledger's alpha per side, i.e. the 95% CI inside
+  (-EQUIVALENCE_MARGIN, +EQUIVALENCE_MARGIN) accuracy points; it counts only if the same rule separates MAE
+  from random init (that gain's CI entirely above +margin), else untestable: the margin cannot discriminate.
+  "Not worse than" claims use its one-sided half (`verdict_noninferior`: CI above -margin) with the same check.
+* **Ledger.** `Summary.ledger()` counts the claims tested (not untestable) and the decisive verdicts chance alone
+  would give: at most ALPHA per tested claim when every null holds.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,16 +38,22 @@ import math
 import numbers
 import os
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-VERDICTS = ("reproduced", "not reproduced", "inconclusive")
+UNTESTABLE = "untestable at this scale"
+VERDICTS = ("reproduced", "not reproduced", "inconclusive", UNTESTABLE)
+DECISIVE = ("reproduced", "not reproduced")
 DIRECTIONS = ("greater", "less")
+GATES = ("representation", "finetuning")  # the calibration gates a claim may need (Claim.gate)
+ALPHA = 0.05  # every CI is a 95% interval: at most ALPHA chance of a decisive verdict per claim whose null holds
+EQUIVALENCE_MARGIN = 1.0  # accuracy points: the one margin of every "about equal" claim
+SMOKE_PROFILES = ("smoke",)  # profiles whose numbers are never findings
 
 Value = float | str | None
 Decision = tuple[str, str]  # (verdict, evidence)
@@ -41,10 +73,19 @@ class Claim:
     seeds: int = 1
     profile: str = ""
     scale_note: str = ""  # how our setting differs from the paper's (data, model size, epochs)
+    gate: str = ""  # the calibration gate the claim needs: "representation", "finetuning" or "" (none)
+    unit: str = ""  # unit of ours / ci (e.g. "points", "px"): the forest plot's axis
+    null: float | None = None  # the value the CI is judged against (0, -margin, a threshold): the forest plot's line
+    rule: str = ""  # how the CI was judged: "greater" / "less" (than null), "equivalent" (inside ±null), "noninferior"
+    raw_verdict: str = ""  # what the numbers alone said, before preconditions (== verdict when none failed)
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        if self.gate not in ("", *GATES):
+            raise ValueError(f"gate must be one of {GATES} or '', got {self.gate!r}")
+        self.raw_verdict = self.raw_verdict or self.verdict
+        self.null = None if self.null is None else float(self.null)
         self.ours, self.paper = _plain(self.ours), _plain(self.paper)
         self.ci = None if self.ci is None else (float(self.ci[0]), float(self.ci[1]))
         self.seeds = int(self.seeds)
@@ -52,8 +93,13 @@ class Claim:
     def _repr_markdown_(self) -> str:
         """How a notebook shows the claim: verdict, statement, numbers."""
         ci = "" if self.ci is None else f", 95% CI [{format_value(self.ci[0])}, {format_value(self.ci[1])}]"
-        return (f"**{self.verdict}** (`{self.id}`): {self.statement}  \n"
-                f"ours {format_value(self.ours)}, paper {format_value(self.paper)}{ci}; {self.evidence}")
+        unit = f" {self.unit}" if self.unit and isinstance(self.ours, float) else ""
+        gate = f" Needs the {self.gate} gate." if self.gate else ""
+        raw = f" (numbers alone: {self.raw_verdict})" if self.raw_verdict != self.verdict else ""
+        return (
+            f"**{self.verdict}**{raw} (`{self.id}`): {self.statement}  \n"
+            f"ours {format_value(self.ours)}{unit}, paper {format_value(self.paper)}{ci}; {self.evidence}.{gate}"
+        )
 
 
 def format_value(value: object) -> str:
@@ -63,6 +109,21 @@ def format_value(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def ci_decimals(ci: tuple[float, float] | None, default: int = 2) -> int:
+    """Decimals a number with this CI supports: the CI half-width to 2 significant digits (0-4 decimals)."""
+    if ci is None or not all(map(math.isfinite, ci)):
+        return default
+    half = abs(ci[1] - ci[0]) / 2
+    return default if half == 0 else int(min(4, max(0, 1 - math.floor(math.log10(half)))))
+
+
+def format_estimate(value: float, ci: tuple[float, float] | None, signed: bool = True) -> str:
+    """'+1.2 [+0.6, +1.8]': an estimate and its CI at the precision the CI supports."""
+    d = ci_decimals(ci)
+    f = f"{{:{'+' if signed else ''}.{d}f}}"
+    return f.format(value) + ("" if ci is None else f" [{f.format(ci[0])}, {f.format(ci[1])}]")
 
 
 @dataclass
@@ -86,11 +147,6 @@ def _plain(value: object) -> Value:
     if value is None or isinstance(value, str):
         return value
     raise TypeError(f"a headline or claim value must be a number, a string or None, got {type(value).__name__}")
-
-
-def _delta(ours: Value, paper: Value) -> float | None:
-    """ours - paper when both are numbers."""
-    return ours - paper if isinstance(ours, float) and isinstance(paper, float) else None
 
 
 # --- uncertainty -------------------------------------------------------------------------------------------------
@@ -146,7 +202,48 @@ def difference_of_accuracies_ci(
     return p1 - p2 - z * se, p1 - p2 + z * se
 
 
+def seed_bootstrap_delta(
+    correct_a: np.ndarray, correct_b: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0, scale: float = 100.0
+) -> tuple[float, tuple[float, float]]:
+    """Accuracy(a) - accuracy(b) with a hierarchical bootstrap CI: seeds, then test images, paired on images.
+
+    correct_a [S_a, N] and correct_b [S_b, N]: per seed (row) and test image (column), 1 if correct. Each bootstrap
+    replicate draws S_a seeds of a and S_b seeds of b with replacement, and one resample of the N images shared by
+    both arms (the pairing); its statistic is mean(a) - mean(b) over the drawn seeds and images. Returns
+    (scale * delta, percentile CI), in accuracy points with the default scale. With one seed per arm it is the
+    paired bootstrap over images, which covers no seed-to-seed variation (see `verdict_seed_aware`).
+    """
+    a, b = (np.atleast_2d(np.asarray(x, dtype=float)) for x in (correct_a, correct_b))
+    if a.shape[1] != b.shape[1] or a.shape[1] == 0:
+        raise ValueError(f"both arms need the same test images, got {a.shape[1]} and {b.shape[1]}")
+    (s_a, n), s_b = a.shape, b.shape[0]
+    if s_a == s_b == 1:  # no seeds to resample: the paired bootstrap over images (bootstrap_ci's resampling stream)
+        diff = scale * (a[0] - b[0])
+        return float(diff.mean()), bootstrap_ci(diff, n_boot=n_boot, level=level, seed=seed)
+    rng = np.random.default_rng(seed)
+    boot = []
+    for chunk in np.array_split(np.arange(n_boot), max(1, n_boot * n // 2_000_000)):
+        k = len(chunk)
+        images = rng.multinomial(n, np.full(n, 1.0 / n), size=k) / n  # [k, N] weight of each image in the resample
+        seeds_a = rng.multinomial(s_a, np.full(s_a, 1.0 / s_a), size=k) / s_a  # [k, S_a]
+        seeds_b = rng.multinomial(s_b, np.full(s_b, 1.0 / s_b), size=k) / s_b
+        boot.append(((seeds_a @ a) * images).sum(1) - ((seeds_b @ b) * images).sum(1))
+    lo, hi = np.quantile(np.concatenate(boot), [(1 - level) / 2, (1 + level) / 2])
+    return scale * float(a.mean() - b.mean()), (scale * float(lo), scale * float(hi))
+
+
+def noise_floor(per_seed: Sequence[float]) -> float | None:
+    """Seed noise floor of one metric of one configuration: the largest gap between two of its seeds (None: < 2 seeds)."""
+    values = np.asarray(per_seed, dtype=float)
+    return float(values.max() - values.min()) if values.size >= 2 else None
+
+
 # --- verdicts ----------------------------------------------------------------------------------------------------
+
+
+def untestable(reason: str, raw: Decision | None = None) -> Decision:
+    """'untestable at this scale' with the failed precondition as evidence (and what the numbers alone said)."""
+    return UNTESTABLE, reason + ("" if raw is None else f" (the numbers alone: {raw[0]}, {raw[1]})")
 
 
 def _check_direction(direction: str) -> None:
@@ -172,8 +269,9 @@ def verdict_from_ci(
 
 
 def verdict_equivalent(ci: tuple[float, float], margin: float, label: str = "95% CI") -> Decision:
-    """Equivalence (two one-sided tests): reproduced if the CI lies inside (-margin, margin), not reproduced if
-    it lies entirely outside that band, inconclusive if it straddles a band edge."""
+    """Equivalence (two one-sided tests, each at level 2.5%): reproduced if the CI lies strictly inside
+    (-margin, margin), not reproduced if it lies entirely outside that band (an edge counts as outside),
+    inconclusive if it straddles a band edge. Use `verdict_equivalence`, which adds the discrimination check."""
     lo, hi = ci
     span = f"{label} [{lo:.4g}, {hi:.4g}]"
     if -margin < lo and hi < margin:
@@ -181,6 +279,79 @@ def verdict_equivalent(ci: tuple[float, float], margin: float, label: str = "95%
     if hi <= -margin or lo >= margin:
         return "not reproduced", f"{span} entirely outside the equivalence band ±{margin:g}"
     return "inconclusive", f"{span} crosses an edge of the equivalence band ±{margin:g}"
+
+
+def verdict_seed_aware(
+    ci: tuple[float, float],
+    seeds_a: int,
+    seeds_b: int,
+    floor: float | None,
+    threshold: float = 0.0,
+    direction: str = "greater",
+    unit: str = "points",
+) -> Decision:
+    """The verdict of a comparison of pretrainings, from `seed_bootstrap_delta`'s CI.
+
+    Both arms with >= 2 seeds: the hierarchical CI decides (`verdict_from_ci`). An arm with one seed: the CI covers
+    test images only, so it is widened by the metric's seed noise floor `floor` (the largest gap between two seeds
+    of one configuration): decisive only if [lo - floor, hi + floor] lies entirely on one side of `threshold`.
+    With the floor unmeasured (None) the claim is untestable.
+    """
+    if min(seeds_a, seeds_b) >= 2:
+        return verdict_from_ci(
+            ci, threshold, direction, label=f"hierarchical bootstrap 95% CI (seeds {seeds_a} vs {seeds_b}, then images)"
+        )
+    raw = verdict_from_ci(ci, threshold, direction, label="paired bootstrap 95% CI over test images, one seed")
+    if floor is None:
+        return untestable("one seed per arm and the seed noise floor of this metric is unmeasured", raw)
+    lo, hi = ci
+    return verdict_from_ci(
+        (lo - floor, hi + floor),
+        threshold,
+        direction,
+        label=f"one seed: 95% CI over test images [{lo:.3g}, {hi:.3g}] widened by the seed noise floor {floor:.3g} {unit} to",
+    )
+
+
+def verdict_equivalence(
+    ci: tuple[float, float],
+    discrimination: tuple[float, float] | None,
+    margin: float = EQUIVALENCE_MARGIN,
+    what: str = "MAE - random init",
+) -> Decision:
+    """The one "about equal" rule: `verdict_equivalent(ci, margin)` (two one-sided tests: 95% CI inside ±margin),
+    counted only if the same margin separates MAE from random init: `discrimination`, that gain's CI on the same
+    metric, must lie entirely above +margin; otherwise (or unmeasured) the claim is untestable."""
+    raw = verdict_equivalent(ci, margin)
+    if discrimination is None:
+        return untestable(f"the ±{margin:g} band's power is unmeasured (no {what} CI: run the calibration notebook)", raw)
+    if not discrimination[0] > margin:
+        return untestable(
+            f"the ±{margin:g} band cannot discriminate: {what} CI [{discrimination[0]:.3g}, {discrimination[1]:.3g}] "
+            f"is not entirely above +{margin:g}",
+            raw,
+        )
+    return raw
+
+
+def verdict_noninferior(
+    ci: tuple[float, float],
+    discrimination: tuple[float, float] | None,
+    margin: float = EQUIVALENCE_MARGIN,
+    what: str = "MAE - random init",
+) -> Decision:
+    """ "Not worse than" (one one-sided test with the equivalence margin): reproduced if the CI lies above -margin;
+    counted only if the margin separates MAE from random init, as in `verdict_equivalence`."""
+    raw = verdict_from_ci(ci, -margin, "greater")
+    if discrimination is None:
+        return untestable(f"the margin {margin:g}'s power is unmeasured (no {what} CI: run the calibration notebook)", raw)
+    if not discrimination[0] > margin:
+        return untestable(
+            f"the margin {margin:g} cannot discriminate: {what} CI [{discrimination[0]:.3g}, {discrimination[1]:.3g}] "
+            f"is not entirely above +{margin:g}",
+            raw,
+        )
+    return raw
 
 
 def verdict_from_point(value: float, threshold: float = 0.0, direction: str = "greater") -> Decision:
@@ -235,45 +406,176 @@ def save_json(path: str | os.PathLike, obj: object) -> Path:
     return path
 
 
-class Summary:
-    """A notebook's headline numbers and claims; re-recording a quantity or claim id replaces it."""
+@dataclass
+class Calibration:
+    """What the calibration notebook measured at a profile, as the other notebooks read it (`load_calibration`).
 
-    def __init__(self, notebook: str, title: str, profile: str, seeds: int = 1, scale_note: str = "") -> None:
+    gates: name ("representation", "finetuning") -> {"passed": bool, "metric", "gain", "ci", "noise_floor",
+    "seeds", "evidence"}; noise_floor: metric ("ft", "lp", ...) -> largest gap between two seeds of one
+    configuration (points), None where fewer than 2 seeds finished; gains: metric -> [lo, hi], the CI of
+    MAE - random init on that metric (the equivalence rule's discrimination check).
+    """
+
+    profile: str
+    gates: dict[str, dict]
+    noise_floor: dict[str, float | None]
+    gains: dict[str, list[float]]
+
+    def gain_ci(self, metric: str) -> tuple[float, float] | None:
+        ci = self.gains.get(metric)
+        return None if ci is None else (float(ci[0]), float(ci[1]))
+
+
+CALIBRATION_NOTEBOOK = "calibration_gate"
+
+
+def load_calibration(results_dir: str | os.PathLike, profile: str) -> Calibration | None:
+    """The gates and noise floors of a profile from the calibration notebook's summary; None if it has not run."""
+    path = summary_path(results_dir, profile, CALIBRATION_NOTEBOOK)
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text()).get("extra", {}).get("calibration")
+    return None if data is None else Calibration(**data)
+
+
+def describe_gates(calibration: Calibration | None, profile: str) -> str:
+    """One Markdown paragraph: the gates this notebook's claims are judged under."""
+    if profile in SMOKE_PROFILES:
+        return f"**Gates.** Profile `{profile}`: every claim is *{UNTESTABLE}* (smoke numbers are never findings)."
+    if calibration is None:
+        return (
+            f"**Gates.** The calibration notebook (`{CALIBRATION_NOTEBOOK}`) has not run at `{profile}`: every claim that "
+            f"needs a gate reads *{UNTESTABLE}*."
+        )
+    return (
+        "**Gates** (from `calibration_gate`): "
+        + "; ".join(
+            f"{name} gate **{'passed' if g['passed'] else 'not passed'}** ({g['evidence']})"
+            for name, g in calibration.gates.items()
+        )
+        + ". Seed noise floors (points): "
+        + ", ".join(f"{m} {'unmeasured' if f is None else f'{f:.2f}'}" for m, f in calibration.noise_floor.items())
+        + "."
+    )
+
+
+def ledger_stats(claims: Sequence[Claim | dict], alpha: float = ALPHA) -> dict:
+    """Claims tested (not untestable), decisive verdicts, and how many decisive verdicts chance alone would give:
+    at most `alpha` per tested claim (each is a 95% CI or a test at alpha) when no claimed effect exists."""
+    verdicts = [c.verdict if isinstance(c, Claim) else c["verdict"] for c in claims]
+    tested = [v for v in verdicts if v != UNTESTABLE]
+    return {
+        "claims": len(verdicts),
+        "tested": len(tested),
+        "decisive": sum(v in DECISIVE for v in tested),
+        "counts": {v: verdicts.count(v) for v in VERDICTS},
+        "alpha": alpha,
+        "expected_false_positives": alpha * len(tested),
+        "equivalence_margin": EQUIVALENCE_MARGIN,
+    }
+
+
+class Summary:
+    """A notebook's headline numbers and claims; re-recording a quantity or claim id replaces it.
+
+    `calibration` (from `load_calibration`) supplies the gates; every claim recorded through `.claim` passes the
+    preconditions of the verdict rules (module docstring): smoke profile, then the claim's gate.
+    `extra` holds notebook-specific JSON (the calibration notebook's gates and noise floors).
+    """
+
+    def __init__(
+        self,
+        notebook: str,
+        title: str,
+        profile: str,
+        seeds: int = 1,
+        scale_note: str = "",
+        calibration: Calibration | None = None,
+    ) -> None:
         self.notebook, self.title, self.profile = notebook, title, profile
         self.seeds, self.scale_note = seeds, scale_note  # defaults of every claim built by .claim(...)
+        self.calibration = calibration
         self.headlines: dict[str, Headline] = {}
         self.claims: dict[str, Claim] = {}
+        self.extra: dict = {}
 
     def headline(self, quantity: str, ours: Value, paper: Value, unit: str = "", note: str = "") -> Headline:
         """Record one headline number, ours beside the paper's."""
         self.headlines[quantity] = Headline(quantity, ours, paper, unit, note)
         return self.headlines[quantity]
 
+    def precondition_failure(self, gate: str) -> str | None:
+        """Why a claim needing `gate` ('' = none) cannot be tested here, or None."""
+        if self.profile in SMOKE_PROFILES:
+            return f"profile {self.profile}: its numbers are never findings"
+        if not gate:
+            return None
+        if self.calibration is None:
+            return (
+                f"the {gate} gate is unmeasured: the calibration notebook ({CALIBRATION_NOTEBOOK}) has not run at "
+                f"profile {self.profile}"
+            )
+        g = self.calibration.gates.get(gate)
+        if g is None or not g.get("passed"):
+            return f"the {gate} gate did not pass ({g['evidence'] if g else 'not measured'})"
+        return None
+
     def claim(self, claim: Claim | str, *args, **fields) -> Claim:
-        """Record a Claim, or build one from Claim's arguments (profile, seeds, scale_note default to the summary's)."""
+        """Record a Claim, or build one from Claim's arguments (profile, seeds, scale_note default to the summary's),
+        after the preconditions: a failed one makes it 'untestable at this scale', keeping raw_verdict."""
         if not isinstance(claim, Claim):
-            claim = Claim(claim, *args, **{"profile": self.profile, "seeds": self.seeds, "scale_note": self.scale_note, **fields})
+            claim = Claim(
+                claim, *args, **{"profile": self.profile, "seeds": self.seeds, "scale_note": self.scale_note, **fields}
+            )
+        reason = self.precondition_failure(claim.gate)
+        if reason and claim.verdict != UNTESTABLE:
+            claim.evidence = f"{reason} (the numbers alone: {claim.verdict}, {claim.evidence})"
+            claim.verdict = UNTESTABLE
+        elif reason and not claim.evidence.startswith(reason):  # already untestable for another reason: name both
+            claim.evidence = f"{reason}; also: {claim.evidence}"
         self.claims[claim.id] = claim
         return claim
 
+    def ledger(self) -> dict:
+        """`ledger_stats` of this notebook's claims."""
+        return ledger_stats(list(self.claims.values()))
+
     def table(self) -> pd.DataFrame:
-        """Headlines as a DataFrame indexed by quantity, with columns paper / ours / delta."""
+        """Headlines as a DataFrame indexed by quantity, with columns paper / ours / note. No difference column: our
+        scale (data, model, schedule) differs from the paper's, so the two numbers are shown side by side, not subtracted.
+        """
         rows = [
             {
                 "quantity": f"{h.quantity} ({h.unit})" if h.unit else h.quantity,
                 "paper": h.paper,
                 "ours": h.ours,
-                "delta": _delta(h.ours, h.paper),
+                "note": h.note,
             }
             for h in self.headlines.values()
         ]
-        return pd.DataFrame(rows, columns=["quantity", "paper", "ours", "delta"]).set_index("quantity")
+        return pd.DataFrame(rows, columns=["quantity", "paper", "ours", "note"]).set_index("quantity")
 
     def claims_table(self) -> pd.DataFrame:
-        """Claims as a DataFrame indexed by id: verdict, ours, paper, CI, evidence."""
-        rows = [{"id": c.id, "verdict": c.verdict, "ours": c.ours, "paper": c.paper, "ci": c.ci, "evidence": c.evidence}
-                for c in self.claims.values()]
-        return pd.DataFrame(rows, columns=["id", "verdict", "ours", "paper", "ci", "evidence"]).set_index("id")
+        """Claims as a DataFrame indexed by id: verdict, gate, ours (with its CI, at the precision the CI supports),
+        paper, evidence."""
+
+        def ours(c: Claim) -> str:
+            if isinstance(c.ours, float):
+                return format_estimate(c.ours, c.ci) + (f" {c.unit}" if c.unit else "")
+            return format_value(c.ours)
+
+        rows = [
+            {
+                "id": c.id,
+                "verdict": c.verdict,
+                "gate": c.gate or "—",
+                "ours [95% CI]": ours(c),
+                "paper": format_value(c.paper),
+                "evidence": c.evidence,
+            }
+            for c in self.claims.values()
+        ]
+        return pd.DataFrame(rows, columns=["id", "verdict", "gate", "ours [95% CI]", "paper", "evidence"]).set_index("id")
 
     def to_dict(self) -> dict:
         """The summary JSON object."""
@@ -283,6 +585,8 @@ class Summary:
             "profile": self.profile,
             "headlines": [asdict(h) for h in self.headlines.values()],
             "claims": [asdict(c) for c in self.claims.values()],
+            "ledger": self.ledger(),
+            "extra": self.extra,
         }
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -291,11 +595,13 @@ class Summary:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Summary:
-        """Read a summary written by `save`."""
+        """Read a summary written by `save` (claims as saved: the preconditions are not applied twice)."""
         data = json.loads(Path(path).read_text())
         summary = cls(data["notebook"], data["title"], data["profile"])
         for h in data["headlines"]:
             summary.headline(**h)
         for c in data["claims"]:
-            summary.claim(Claim(**c))
+            claim = Claim(**c)
+            summary.claims[claim.id] = claim
+        summary.extra = data.get("extra", {})
         return summary

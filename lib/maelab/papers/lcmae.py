@@ -18,8 +18,17 @@ from ..models.lcmae import LCMAELosses, eq2_sides, eq4_sides
 from ..models.losses import normalized_std
 from ..models.mae import MaskedAutoencoder
 from ..models.vit import attention_modules, capture_attention
-from ..pipeline.builders import default_mae, default_mae_name, dino_reference, pretrain, random_init, ratio_sweep, seeded, \
-    single_image, with_evals
+from ..pipeline.builders import (
+    default_mae,
+    default_mae_name,
+    dino_reference,
+    pretrain,
+    random_init,
+    ratio_sweep,
+    seeded,
+    single_image,
+    with_evals,
+)
 from ..pipeline.config import Profile
 from ..pipeline.runs import LCMAESpec, Run, load_model
 
@@ -37,7 +46,12 @@ DECODERS = ("weighted_average", "conv")  # Table 2's local decoders, beside the 
 
 # normalized_std of the projector output v at the end of pretraining: ~1 when spread, 0 when every output
 # is the same vector. A collapsed run is still finetuned: whether its *encoder* learned is part of the evidence.
-COLLAPSE_THRESHOLD = 0.1
+COLLAPSE_THRESHOLD = 0.1  # on v, as logged during pretraining: reported as "projector collapse" only
+# Collapse of a *representation* (decoder features h, encoder cls), calibrated on plain MAE (Table 1 (b)), the setting
+# that cannot collapse (every removed patch has its own pixel target): a feature is collapsed when its spread is below
+# COLLAPSE_FRACTION of (b)'s spread of the same feature, an order of magnitude.
+COLLAPSE_FRACTION = 0.1
+COLLAPSE_REFERENCE = "b"
 
 
 def table1_name(setting: str, seed: int = 0) -> str:
@@ -56,6 +70,12 @@ def single_image_name(seed: int = 0) -> str:
     return seeded("mae_single_image", seed)
 
 
+def random_init_names(p: Profile, seed: int = 0) -> tuple[str, str]:
+    """The shared random-init baselines: (finetuned from scratch, probe of a random encoder)."""
+    ft, lp = random_init(p, seed)
+    return ft.name, lp.name
+
+
 def reference(p: Profile, which: str) -> str:
     """The run (or "timm:<model>") of a reference encoder: "mae", "dino" or "supervised"; "" = the default MAE."""
     return getattr(p.lcmae, f"{which}_reference") or default_mae_name(p)
@@ -64,6 +84,20 @@ def reference(p: Profile, which: str) -> str:
 def collapsed(final_logs: dict) -> bool:
     """§3.3's collapse, read on the projector output v at the end of pretraining (v_std below the threshold)."""
     return final_logs["v_std"] < COLLAPSE_THRESHOLD
+
+
+def collapse_table(spreads: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """Which feature of each run collapsed: h and encoder cls against COLLAPSE_FRACTION x the spread of the same feature
+    in `reference` (plain MAE), v against COLLAPSE_THRESHOLD. `collapse`: "representation" when h or the encoder
+    collapsed, "projector only" when only v did, else "none"."""
+    out = spreads.copy()
+    for col, name in (("spread of h", "decoder h"), ("spread of encoder cls", "encoder cls")):
+        threshold = COLLAPSE_FRACTION * spreads.loc[reference, col]
+        out[f"{name} collapsed (< {threshold:.3g})"] = spreads[col] < threshold
+    out[f"v collapsed (< {COLLAPSE_THRESHOLD})"] = spreads["spread of v"] < COLLAPSE_THRESHOLD
+    rep = out.iloc[:, -3] | out.iloc[:, -2]
+    out["collapse"] = np.where(rep, "representation", np.where(out.iloc[:, -1], "projector only", "none"))
+    return out
 
 
 def runs(p: Profile, seed: int) -> list[Run]:
@@ -200,3 +234,44 @@ def reformulation_check(results_dir: Path, p: Profile, mae_run: str, n_images: i
                 "eq4_lhs": torch.cat(lhs4).numpy(), "eq4_rhs": torch.cat(rhs4).numpy()}
 
     return cached(analysis_path(results_dir, p, f"reformulation_{mae_run}"), compute, run=mae_run, n=n_images, seed=seed)
+
+
+@torch.no_grad()
+def untrained_reformulation(results_dir: Path, p: Profile, mae_run: str, n_images: int,
+                             seed: int = 0) -> dict[str, np.ndarray]:
+    """`reformulation_check`'s eq 2 terms for the same architecture at initialisation (torch.manual_seed(run seed), as the
+    pretraining job builds it; no weights needed) and the same masks: the baseline of "training shrinks the cross-view
+    term"."""
+    from ..pipeline.runs import load_run, pretraining_model
+
+    spec = load_run(results_dir, p.name, mae_run).spec
+    torch.manual_seed(spec.seed)
+    mae = pretraining_model(spec).mae.eval()
+    imgs, _ = validation_images(p, n_images)
+    g = torch.Generator().manual_seed(seed)
+    units = fixed_mask_noise(mae, 0).shape[1]
+    out_a = mae(imgs, noise=torch.rand(len(imgs), units, generator=g))
+    out_b = mae(imgs, noise=torch.rand(len(imgs), units, generator=g))
+    both = (out_a.mask * out_b.mask).bool()
+    return {"eq2_cross_term": ((out_a.pred - out_b.pred) ** 2).sum(-1)[both].numpy(),
+            "eq2_pred_error": ((out_b.pred - out_a.target) ** 2).sum(-1)[both].numpy()}
+
+
+def reference_learned(results_dir: Path, p: Profile, ref_run: str, floor: float | None) -> tuple[str | None, str]:
+    """Did a trained reference encoder (DINO) learn? Its probe against a random encoder's, by the seed-aware rule with
+    the probe's seed noise floor, plus its final teacher entropy against the uniform maximum ln K.
+
+    Returns (the failed precondition or None, one line of evidence)."""
+    from ..evaluation.analysis import correctness, finished_result
+    from ..evaluation.claims import format_estimate, seed_bootstrap_delta, verdict_seed_aware
+
+    if ref_run.startswith("timm:"):
+        return None, f"released weights {ref_run}"
+    random_lp = random_init_names(p)[1]
+    delta, ci = seed_bootstrap_delta(correctness(results_dir, p, [f"{ref_run}_lp"]), correctness(results_dir, p, [random_lp]))
+    verdict, evidence = verdict_seed_aware(ci, 1, 1, floor)
+    entropy = finished_result(results_dir, p, ref_run)["final"].get("teacher_entropy", float("nan"))
+    text = (f"{ref_run}'s probe - random encoder's probe {format_estimate(delta, ci)} points ({verdict}: {evidence}); "
+            f"final teacher "
+            f"entropy {entropy:.2f} of the uniform maximum ln {p.dino.out_dim} = {np.log(p.dino.out_dim):.2f}")
+    return (None if verdict == "reproduced" else f"the reference {ref_run} did not measurably learn: {text}"), text
