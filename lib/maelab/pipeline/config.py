@@ -17,6 +17,7 @@ from pathlib import Path
 from ..data.datasets import DataConfig
 from ..models.decoders import DecoderConfig
 from ..models.dino import DINOConfig
+from ..models.mae import MAEConfig
 from ..training.finetune import FinetuneConfig
 from ..training.optim import OptimConfig
 from ..training.probe import ProbeConfig
@@ -31,11 +32,11 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class MaskingConfig:
-    """MAE pretraining defaults: mask ratio 0.75 of patch-sized units, norm_pix_loss on."""
+    """The profile's default MAE masking; its defaults are MAEConfig's (one source)."""
 
-    mask_ratio: float = 0.75
-    mask_unit: int = 0  # 0: the ViT patch size
-    norm_pix_loss: bool = True
+    mask_ratio: float = MAEConfig.mask_ratio
+    mask_unit: int = 0  # TOML has no null: 0 stands for MAEConfig's None, the ViT patch size (builders.pretrain maps it)
+    norm_pix_loss: bool = MAEConfig.norm_pix_loss
 
 
 @dataclass(frozen=True)
