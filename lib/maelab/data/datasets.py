@@ -163,22 +163,23 @@ class DatasetInfo:
     std: tuple[float, ...]
     num_classes: int
     train_size: int
+    test_size: int
     load: Callable[[Path, str, DataConfig, bool], ImageTensors | torch.utils.data.Dataset]  # (root, split, cfg, crop)
     check: Callable[[Path, DataConfig], None]  # cheap existence check: DatasetNotFound naming the fix, or nothing
     splits: tuple[str, ...] = ("train", "test")
 
 
 DATASETS = {
-    "fashion_mnist": DatasetInfo("/usr/share/datasets/fashion-mnist", (0.2860,), (0.3530,), 10, 60_000,
+    "fashion_mnist": DatasetInfo("/usr/share/datasets/fashion-mnist", (0.2860,), (0.3530,), 10, 60_000, 10_000,
                                  lambda root, split, cfg, crop: load_fashion_mnist(root, split == "train"), check_fashion_mnist),
-    "cifar10": DatasetInfo("data/cifar10", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 10, 50_000,
+    "cifar10": DatasetInfo("data/cifar10", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 10, 50_000, 10_000,
                            lambda root, split, cfg, crop: load_cifar10(root, split == "train", cfg.download), check_cifar10),
-    "imagenet": DatasetInfo("data/imagenet", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 1000, 1_281_167,
+    "imagenet": DatasetInfo("data/imagenet", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 1000, 1_281_167, 50_000,
                             lambda root, split, cfg, crop: imagenet_folder(root, split == "train", cfg.img_size, crop),
                             check_imagenet),
     # generated from a seed and cached (no file of it is committed); its shifted splits change only low-level latents
     "hierarchical": DatasetInfo("~/.cache/maelab/hierarchical", *hierarchical.MEAN_STD, hierarchical.NUM_CLASSES,
-                                hierarchical.SPLIT_SIZES["train"], lambda root, split, cfg, crop: load_hierarchical(root, split),
+                                hierarchical.SPLIT_SIZES["train"], hierarchical.SPLIT_SIZES["test"], lambda root, split, cfg, crop: load_hierarchical(root, split),
                                 lambda root, cfg: None, hierarchical.SPLITS),
 }
 NUM_CLASSES = {name: info.num_classes for name, info in DATASETS.items()}

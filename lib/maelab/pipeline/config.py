@@ -49,6 +49,7 @@ class RuntimeConfig:
     save_every_s: float = 900.0
     log_every: int = 20
     eval_batch_size: int = 512
+    achieved_tflops: float = 100.0  # what one job's devices achieve together: dry-run time estimates (pipeline/estimate.py)
 
 
 @dataclass(frozen=True)

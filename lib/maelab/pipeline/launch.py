@@ -29,6 +29,7 @@ import networkx as nx
 
 from ..data.datasets import DatasetNotFound, check_available
 from .config import ConfigError, Profile
+from .estimate import describe, estimate
 from .jobs import JobRunner
 from .runs import Run, run_dir, run_state
 
@@ -265,6 +266,7 @@ def launch(runs: list[Run], p: Profile, results_dir: Path, cluster: str = "auto"
     if dry_run:
         for i, wave in enumerate(plan):
             print(f"wave {i} ({cluster}, {len(wave)} runs): " + ", ".join(f"{r.name}[{r.kind}]" for r in wave))
+        print(describe(estimate(todo, p), p), flush=True)
         return [Outcome(r.name, "planned") for wave in plan for r in wave]
     check_data(todo)
     dispatcher = Dispatcher(make_executor(cluster, results_dir / p.name / "submitit" / "%j", p), cluster, p, results_dir,
