@@ -28,10 +28,13 @@ def scale_note(p: Profile) -> str:
 
 
 def scale_tag(p: Profile) -> str:
-    """The scale in a few words, for each claim in the ledger."""
+    """The scale in a few words, for each claim in the ledger: model, schedule and the seeds the numbers come from."""
     e = p.encoder
-    return (f"{p.name}: {p.data.name} {p.data.img_size}px, ViT {e.embed_dim}x{e.depth} p{e.patch_size}, "
-            f"{p.pretrain.epochs:g} ep pretrain, 1 seed")
+    runs = f"seed {p.seeds[0]}" + (f" of {list(p.seeds)}" if len(p.seeds) > 1 else "")
+    return (
+        f"{p.name}: {p.data.name} {p.data.img_size}px, ViT {e.embed_dim}x{e.depth} p{e.patch_size}, "
+        f"{p.pretrain.epochs:g} ep pretrain, paper runs {runs}, calibration gate seeds {list(p.calibration.seeds)}"
+    )
 
 
 def _epochs(n: float) -> str:
