@@ -322,16 +322,7 @@ def verdict_equivalence(
     """The one "about equal" rule: `verdict_equivalent(ci, margin)` (two one-sided tests: 95% CI inside ±margin),
     counted only if the same margin separates MAE from random init: `discrimination`, that gain's CI on the same
     metric, must lie entirely above +margin; otherwise (or unmeasured) the claim is untestable."""
-    raw = verdict_equivalent(ci, margin)
-    if discrimination is None:
-        return untestable(f"the ±{margin:g} band's power is unmeasured (no {what} CI: run the calibration notebook)", raw)
-    if not discrimination[0] > margin:
-        return untestable(
-            f"the ±{margin:g} band cannot discriminate: {what} CI [{discrimination[0]:.3g}, {discrimination[1]:.3g}] "
-            f"is not entirely above +{margin:g}",
-            raw,
-        )
-    return raw
+    return _if_margin_discriminates(verdict_equivalent(ci, margin), discrimination, margin, what)
 
 
 def verdict_noninferior(
@@ -342,12 +333,17 @@ def verdict_noninferior(
 ) -> Decision:
     """ "Not worse than" (one one-sided test with the equivalence margin): reproduced if the CI lies above -margin;
     counted only if the margin separates MAE from random init, as in `verdict_equivalence`."""
-    raw = verdict_from_ci(ci, -margin, "greater")
+    return _if_margin_discriminates(verdict_from_ci(ci, -margin, "greater"), discrimination, margin, what)
+
+
+def _if_margin_discriminates(raw: Decision, discrimination: tuple[float, float] | None, margin: float, what: str) -> Decision:
+    """`raw` if the margin separates MAE from random init (`discrimination`, that gain's CI, entirely above +margin);
+    else untestable, saying why."""
     if discrimination is None:
-        return untestable(f"the margin {margin:g}'s power is unmeasured (no {what} CI: run the calibration notebook)", raw)
+        return untestable(f"the margin ±{margin:g}'s power is unmeasured (no {what} CI: run the calibration notebook)", raw)
     if not discrimination[0] > margin:
         return untestable(
-            f"the margin {margin:g} cannot discriminate: {what} CI [{discrimination[0]:.3g}, {discrimination[1]:.3g}] "
+            f"the margin ±{margin:g} cannot discriminate: {what} CI [{discrimination[0]:.3g}, {discrimination[1]:.3g}] "
             f"is not entirely above +{margin:g}",
             raw,
         )
