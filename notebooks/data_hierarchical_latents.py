@@ -38,9 +38,13 @@ test_seconds = time.process_time() - start
 train = h.generate("train", n=n_train_probe, seed=seed)
 others = {s: h.generate(s, n=n_test or None, seed=seed) for s in h.SPLITS[2:]}
 rate = (len(test["labels"]) + n_train_probe + sum(len(d["labels"]) for d in others.values())) / (time.process_time() - start)
-display(Markdown(f"Generated {len(test['labels'])} test images in {test_seconds:.1f} CPU s; overall {rate:,.0f} images per "
-                 f"CPU second, i.e. about {sum(h.SPLIT_SIZES.values()) / rate:.0f} s for all splits at their default sizes "
-                 f"({', '.join(f'{s} {n:,}' for s, n in h.SPLIT_SIZES.items())})."))
+display(
+    Markdown(
+        f"Generated {len(test['labels'])} test images in {test_seconds:.1f} CPU s; overall {rate:,.0f} images per "
+        f"CPU second, i.e. about {sum(h.SPLIT_SIZES.values()) / rate:.0f} s for all splits at their default sizes "
+        f"({', '.join(f'{s} {n:,}' for s, n in h.SPLIT_SIZES.items())})."
+    )
+)
 
 # %% [markdown]
 # > On our shared 2-core machine (seed 0) this printed 1.7-1.8 CPU s for the 10,000 test images and 6,100-7,100 images
@@ -77,6 +81,7 @@ display(Markdown(f"Generated {len(test['labels'])} test images in {test_seconds:
 # %% [markdown]
 # ## Samples per class
 
+
 # %%
 def show_grid(images, titles=None, rows=1, size=1.1, vmin=0, vmax=255):
     cols = int(np.ceil(len(images) / rows))
@@ -93,16 +98,24 @@ def show_grid(images, titles=None, rows=1, size=1.1, vmin=0, vmax=255):
 
 per_class = 8
 picks = np.concatenate([np.flatnonzero(test["labels"] == c)[:per_class] for c in range(h.NUM_CLASSES)])
-show_grid(test["images"][picks, 0], rows=h.NUM_CLASSES, titles=[f"class {c}, tex {t}" for c, t in zip(
-    test["labels"][picks], test["latents"]["texture_family"][picks])])
+show_grid(
+    test["images"][picks, 0],
+    rows=h.NUM_CLASSES,
+    titles=[f"class {c}, tex {t}" for c, t in zip(test["labels"][picks], test["latents"]["texture_family"][picks])],
+)
 
 # %% [markdown]
 # Per-pixel ground truth: the object mask (coverage >= 0.5) and the part map (the part with the largest ink).
 
 # %%
 first = picks[::per_class][:5]
-show_grid(np.concatenate([test["images"][first, 0], test["object_mask"][first] * 255,
-                          test["part_map"][first] * (255 // h.NUM_PARTS)]), rows=3, size=1.4)
+show_grid(
+    np.concatenate(
+        [test["images"][first, 0], test["object_mask"][first] * 255, test["part_map"][first] * (255 // h.NUM_PARTS)]
+    ),
+    rows=3,
+    size=1.4,
+)
 
 # %% [markdown]
 # ## Latent traversals
@@ -112,8 +125,10 @@ show_grid(np.concatenate([test["images"][first, 0], test["object_mask"][first] *
 
 # %%
 index = picks[0]
-one = {k: v[index:index + 1].astype(np.float64) if v.dtype.kind == "f" else v[index:index + 1]
-       for k, v in test["latents"].items()}
+one = {
+    k: v[index : index + 1].astype(np.float64) if v.dtype.kind == "f" else v[index : index + 1]
+    for k, v in test["latents"].items()
+}
 silent = np.zeros((1, h.IMG_SIZE, h.IMG_SIZE))
 traversals = {
     "pose_x": np.linspace(-4, 4, 7),
@@ -172,12 +187,21 @@ plt.show()
 # %%
 dag = h.true_dag({k: v[0] for k, v in one.items()}, patch=4)
 kinds = pd.Series(nx.get_node_attributes(dag, "kind")).value_counts()
-display(Markdown(f"patch 4: {dag.number_of_nodes()} nodes ({', '.join(f'{n} {k}' for k, n in kinds.items())}), "
-                 f"{dag.number_of_edges()} edges; levels of the latent nodes: "
-                 f"{ {k: int(v) for k, v in pd.Series(nx.get_node_attributes(dag, 'level')).value_counts().items()} }."))
-reach = pd.DataFrame([(n, a["level"], sum(d.startswith("x_") for d in nx.descendants(dag, n)))
-                      for n, a in dag.nodes(data=True) if a["kind"] == "latent" and not n.startswith("tex_block")],
-                     columns=["latent", "level", "observed descendants (of 64 patches)"]).set_index("latent")
+display(
+    Markdown(
+        f"patch 4: {dag.number_of_nodes()} nodes ({', '.join(f'{n} {k}' for k, n in kinds.items())}), "
+        f"{dag.number_of_edges()} edges; levels of the latent nodes: "
+        f"{ {k: int(v) for k, v in pd.Series(nx.get_node_attributes(dag, 'level')).value_counts().items()} }."
+    )
+)
+reach = pd.DataFrame(
+    [
+        (n, a["level"], sum(d.startswith("x_") for d in nx.descendants(dag, n)))
+        for n, a in dag.nodes(data=True)
+        if a["kind"] == "latent" and not n.startswith("tex_block")
+    ],
+    columns=["latent", "level", "observed descendants (of 64 patches)"],
+).set_index("latent")
 on_object = [n for n in dag if n.startswith("tex_block") and dag.out_degree(n)]
 reach.loc["tex_block_r_c (at most)"] = ["low", max(dag.out_degree(n) for n in dag if n.startswith("tex_block"))]
 display(reach)
@@ -195,16 +219,28 @@ coarse = h.true_dag({k: v[0] for k, v in one.items()}, patch=16)
 drawn = coarse.subgraph(n for n in coarse if not (n.startswith("tex_block") and coarse.out_degree(n) == 0))
 drawn = nx.relabel_nodes(drawn, {n: f"tex→{next(iter(coarse.successors(n)))}" for n in drawn if n.startswith("tex_block")})
 for n, a in drawn.nodes(data=True):  # merged nodes keep the attributes of one of their members
-    a["layer"] = {"class": 0, "mid": 1, "low": 2}[a["level"]] + n.startswith("tex→") if a["kind"] == "latent" else \
-        {"exogenous": 4, "observed": 5}[a["kind"]]
+    a["layer"] = (
+        {"class": 0, "mid": 1, "low": 2}[a["level"]] + n.startswith("tex→")
+        if a["kind"] == "latent"
+        else {"exogenous": 4, "observed": 5}[a["kind"]]
+    )
 colors = {0: "tab:red", 1: "tab:orange", 2: "tab:green", 3: "tab:olive", 4: "tab:gray", 5: "tab:blue"}
 plt.figure(figsize=(12, 6))
 pos = nx.multipartite_layout(drawn, subset_key="layer", align="horizontal", scale=2)
 pos = {n: (x, -y) for n, (x, y) in pos.items()}
-nx.draw_networkx(drawn, pos, node_color=[colors[drawn.nodes[n]["layer"]] for n in drawn], node_size=250, font_size=6,
-                 arrowsize=6, width=0.4, alpha=0.9)
-plt.title("class (red) -> mid (orange) -> low (green; merged texture blocks olive) -> pixel blocks (blue); noise grey",
-          fontsize=8)
+nx.draw_networkx(
+    drawn,
+    pos,
+    node_color=[colors[drawn.nodes[n]["layer"]] for n in drawn],
+    node_size=250,
+    font_size=6,
+    arrowsize=6,
+    width=0.4,
+    alpha=0.9,
+)
+plt.title(
+    "class (red) -> mid (orange) -> low (green; merged texture blocks olive) -> pixel blocks (blue); noise grey", fontsize=8
+)
 plt.axis("off")
 plt.show()
 
@@ -216,6 +252,7 @@ plt.show()
 # on the 10,000 test images (accuracy; R^2, averaged over the components of a vector latent and over the 64 blocks of a
 # per-block latent). Beside it, the same softmax regression on the true part-shape latents: what an encoder that
 # recovered the mid level could reach.
+
 
 # %%
 def pixels(d):
@@ -244,8 +281,12 @@ widths = np.cumsum([0] + [test["latents"][k].reshape(len(test["labels"]), -1).sh
 rows += [(k, h.LATENT_LEVELS[k], "R^2", r2[a:b].mean()) for k, a, b in zip(continuous, widths[:-1], widths[1:])]
 baselines = pd.DataFrame(rows, columns=["latent", "level", "metric", "raw pixels, linear"]).set_index("latent")
 display(baselines.round(3))
-display(Markdown(f"**Class from raw pixels: {100 * class_accuracy:.1f} %** (chance 10 %); from the true part-shape "
-                 f"latents: {100 * oracle_accuracy:.1f} %."))
+display(
+    Markdown(
+        f"**Class from raw pixels: {100 * class_accuracy:.1f} %** (chance 10 %); from the true part-shape "
+        f"latents: {100 * oracle_accuracy:.1f} %."
+    )
+)
 
 # %% [markdown]
 # > With 10,000 train images (seed 0): class 52.2 % from raw pixels (chance 10 %) against 100.0 % from the true part
@@ -263,19 +304,29 @@ display(Markdown(f"**Class from raw pixels: {100 * class_accuracy:.1f} %** (chan
 # %%
 robustness = pd.DataFrame(
     [(s, 100 * softmax.score(standardise(pixels(d)), d["labels"])) for s, d in {"test": test, **others}.items()],
-    columns=["split", "raw-pixel class accuracy (%)"]).set_index("split")
+    columns=["split", "raw-pixel class accuracy (%)"],
+).set_index("split")
 display(robustness.round(1))
 decision = softmax.predict(standardise(pixels(others["cue_conflict"])))
 shape_share = (decision == others["cue_conflict"]["labels"]).mean()
 texture_share = (decision == others["cue_conflict"]["texture_labels"]).mean()
 shape_bias = shape_share / (shape_share + texture_share)
-display(Markdown(f"cue_conflict: decisions = shape class {100 * shape_share:.1f} %, "
-                 f"texture class {100 * texture_share:.1f} %; shape bias {shape_bias:.2f}."))
+display(
+    Markdown(
+        f"cue_conflict: decisions = shape class {100 * shape_share:.1f} %, "
+        f"texture class {100 * texture_share:.1f} %; shape bias {shape_bias:.2f}."
+    )
+)
 summary = Summary("data_hierarchical_latents", "Datasheet: the synthetic hierarchical dataset", profile)
 note = f"softmax regression on standardised raw pixels, {n_train_probe:,} train images, {len(test['labels']):,} test images"
 summary.headline("hierarchical: class from raw pixels", round(100 * class_accuracy, 1), None, unit="%", note=note)
-summary.headline("hierarchical: class from the true part shapes", round(100 * oracle_accuracy, 1), None, unit="%",
-                 note="the ceiling an encoder that recovers the mid level could reach")
+summary.headline(
+    "hierarchical: class from the true part shapes",
+    round(100 * oracle_accuracy, 1),
+    None,
+    unit="%",
+    note="the ceiling an encoder that recovers the mid level could reach",
+)
 summary.headline("hierarchical: raw-pixel shape bias on cue_conflict", round(shape_bias, 2), None, note=note)
 summary.save(summary_path(results_dir, profile, "data_hierarchical_latents"))
 
@@ -295,14 +346,18 @@ stats.insert(0, "level", [h.LATENT_LEVELS[k] for k in scalars])
 display(stats[["level", "mean", "std", "min", "max"]].round(3))
 follows = (train["latents"]["texture_family"] == train["labels"]).mean()
 area = train["object_mask"].mean((1, 2))
+touching_border = train["object_mask"][:, [0, -1]].any((1, 2)) | train["object_mask"][:, :, [0, -1]].any((1, 2))
 parts = np.stack([(train["part_map"] == k).mean((1, 2)) for k in range(1, h.NUM_PARTS + 1)], 1)
-display(Markdown(
-    f"Class counts {np.bincount(train['labels'], minlength=h.NUM_CLASSES).tolist()}; texture family = class family in "
-    f"{100 * follows:.1f} % of images (0.8 + 0.2/10 = 82 % expected); object area {100 * area.mean():.1f} % of the image "
-    f"(5-95 %: {100 * np.quantile(area, 0.05):.1f}-{100 * np.quantile(area, 0.95):.1f} %); per-part area "
-    f"{', '.join(f'{100 * p:.1f} %' for p in parts.mean(0))}; object touching the border in "
-    f"{100 * (train['object_mask'][:, [0, -1]].any((1, 2)) | train['object_mask'][:, :, [0, -1]].any((1, 2))).mean():.1f} % "
-    f"of images; mean/std of the pixels {h.MEAN_STD} (the package constants)."))
+display(
+    Markdown(
+        f"Class counts {np.bincount(train['labels'], minlength=h.NUM_CLASSES).tolist()}; texture family = class family in "
+        f"{100 * follows:.1f} % of images (0.8 + 0.2/10 = 82 % expected); object area {100 * area.mean():.1f} % of the image "
+        f"(5-95 %: {100 * np.quantile(area, 0.05):.1f}-{100 * np.quantile(area, 0.95):.1f} %); per-part area "
+        f"{', '.join(f'{100 * p:.1f} %' for p in parts.mean(0))}; object touching the border in "
+        f"{100 * touching_border.mean():.1f} % "
+        f"of images; mean/std of the pixels {h.MEAN_STD} (the package constants)."
+    )
+)
 
 fig, axes = plt.subplots(1, 6, figsize=(13, 2))
 for ax, k in zip(axes, ["pose_x", "scale", "rotation", "background", "obj_intensity", "noise_std"]):

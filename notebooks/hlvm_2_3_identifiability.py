@@ -21,7 +21,6 @@ n_random_graphs = 300  # random DAGs per noise level in the brute-force check
 seed = 0
 
 # %%
-import collections
 import importlib
 import random
 
@@ -104,10 +103,16 @@ for ax, (label, case) in zip(axes, [("(a)", "conservative"), ("(b)", "aggressive
     C_printed, _ = hlvm.minimal_c(g4, masked, as_printed=True)
     S_mc = hlvm.s_mc(g4, masked, C)
     hlvm.draw(g4, masked, C, S_m, S_mc, ax=ax, title=f"{label} {case} mask: C = {sorted(C)}")
-    rows.append({"mask": f"{label} {case}", "masked": ", ".join(sorted(masked)),
-                 "paper's C": sorted(hlvm.FIGURE4_PAPER_C[case]), "Algorithm 1 as printed": sorted(C_printed),
-                 "corrected": sorted(C),
-                 "Theorem 1 check": hlvm.theorem1_holds(g4, masked, C, S_m, S_mc) or "holds"})
+    rows.append(
+        {
+            "mask": f"{label} {case}",
+            "masked": ", ".join(sorted(masked)),
+            "paper's C": sorted(hlvm.FIGURE4_PAPER_C[case]),
+            "Algorithm 1 as printed": sorted(C_printed),
+            "corrected": sorted(C),
+            "Theorem 1 check": hlvm.theorem1_holds(g4, masked, C, S_m, S_mc) or "holds",
+        }
+    )
 plt.tight_layout()
 plt.show()
 display(pd.DataFrame(rows))
@@ -146,9 +151,17 @@ for latent_noise in (1.0, 0.5, 0.0):
         for version, as_printed in (("printed", True), ("corrected", False)):
             C, S_m = hlvm.minimal_c(g, masked, as_printed=as_printed)
             problems = hlvm.theorem1_holds(g, masked, C, S_m, hlvm.s_mc(g, masked, C))
-            records.append({"latent noise": latent_noise, "version": version, "holds": not problems,
-                            "violated": "; ".join(sorted({p.split(":")[0] for p in problems})),
-                            "size": sum(k != "exogenous" for _, k in g.nodes(data="kind")), "graph": g, "masked": masked})
+            records.append(
+                {
+                    "latent noise": latent_noise,
+                    "version": version,
+                    "holds": not problems,
+                    "violated": "; ".join(sorted({p.split(":")[0] for p in problems})),
+                    "size": sum(k != "exogenous" for _, k in g.nodes(data="kind")),
+                    "graph": g,
+                    "masked": masked,
+                }
+            )
 runs = pd.DataFrame(records)
 table = runs.pivot_table(index="latent noise", columns="version", values="holds", aggfunc=["count", "mean"])
 table.columns = [f"{'graphs' if a == 'count' else 'pass rate'} ({v})" for a, v in table.columns]
@@ -156,8 +169,12 @@ display(table.sort_index(ascending=False))
 display(runs[~runs.holds].groupby(["latent noise", "version", "violated"]).size().rename("failures").to_frame())
 printed_ok = runs[(runs.version == "printed") & (runs["latent noise"] == 1.0)].holds.mean()
 corrected_ok = runs[runs.version == "corrected"].holds.mean()
-display(Markdown(f"**{len(runs) // 2} graphs.** Corrected: {corrected_ok:.1%} pass. Printed: {printed_ok:.1%} pass in the "
-                 f"paper's model, {runs[runs.version == 'printed'].holds.mean():.1%} over all three regimes."))
+display(
+    Markdown(
+        f"**{len(runs) // 2} graphs.** Corrected: {corrected_ok:.1%} pass. Printed: {printed_ok:.1%} pass in the "
+        f"paper's model, {runs[runs.version == 'printed'].holds.mean():.1%} over all three regimes."
+    )
+)
 
 # %% [markdown]
 # > In the paper's model, where every latent has its own noise, Algorithm 1 as printed is right on every graph: its
@@ -170,8 +187,10 @@ display(Markdown(f"**{len(runs) // 2} graphs.** Corrected: {corrected_ok:.1%} pa
 failing = runs[(runs.version == "printed") & ~runs.holds].sort_values("size")
 for kind in sorted(failing.violated.unique()):
     smallest = failing[failing.violated == kind].iloc[0]
-    print(f"{kind}: smallest failing graph has {smallest['size']} non-exogenous nodes, edges "
-          f"{sorted((u, v) for u, v in smallest.graph.edges if not u.startswith('e_'))}, masked {sorted(smallest.masked)}")
+    print(
+        f"{kind}: smallest failing graph has {smallest['size']} non-exogenous nodes, edges "
+        f"{sorted((u, v) for u, v in smallest.graph.edges if not u.startswith('e_'))}, masked {sorted(smallest.masked)}"
+    )
 
 examples = hlvm.printed_counterexamples()
 fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
@@ -234,8 +253,10 @@ try:
 except ImportError:
     hierarchical = None
 if hierarchical is None or not all(hasattr(hierarchical, a) for a in ("true_dag", "LATENT_LEVELS", "generate")):
-    print("The synthetic dataset module maelab.data.hierarchical (with true_dag, LATENT_LEVELS and generate) is absent: "
-          "no prediction curve in this run.")
+    print(
+        "The synthetic dataset module maelab.data.hierarchical (with true_dag, LATENT_LEVELS and generate) is absent: "
+        "no prediction curve in this run."
+    )
 else:
     level_names = list(dict.fromkeys(hierarchical.LATENT_LEVELS.values()))  # high to low
     latents = hierarchical.generate("test", n=n_images, seed=seed)["latents"]
@@ -285,20 +306,38 @@ else:
 # Graph computations, not measurements: they do not depend on the profile's scale, and they are exact (no CI).
 
 # %%
-fig4_match = all(sorted(hlvm.FIGURE4_PAPER_C[case]) == row["Algorithm 1 as printed"] == row["corrected"]
-                 for case, row in zip(("conservative", "aggressive", "ideal"), rows))
+fig4_match = all(
+    sorted(hlvm.FIGURE4_PAPER_C[case]) == row["Algorithm 1 as printed"] == row["corrected"]
+    for case, row in zip(("conservative", "aggressive", "ideal"), rows)
+)
 n_paper_model = int((runs.version == "printed").sum() / 3)
 summary = Summary("hlvm_2_3_identifiability", "HLVM §2.3: which latents does a mask identify?", profile)
-display(summary.claim(
-    "hlvm-fig4-three-masks", "Figure 4: a conservative mask puts the low-level z3 in c, an aggressive one the low-level z6, "
-    "an intermediate one the high-level latents", "reproduced" if fig4_match else "not reproduced",
-    "Algorithm 1 (printed and corrected) on our reading of Figure 4's graph gives the paper's c in all three cases"
-    if fig4_match else "Algorithm 1 differs from the paper's answer in at least one case (table above)",
-    ours="; ".join(f"{r['mask']}: {r['corrected']}" for r in rows), paper="(a) z3, (b) z6, (c) z1, z2", seeds=0))
-display(summary.claim(
-    "hlvm-thm1-algorithm1", "Theorem 1: Algorithm 1 locates a minimal c with s_m independent of (c, s_mc) in a hierarchical "
-    "model where every latent has its own noise (Eq. 1)", "reproduced" if printed_ok == 1 else "not reproduced",
-    f"brute force of the three conditions on {n_paper_model} random DAGs in the paper's model: {printed_ok:.1%} pass; "
-    f"outside it (latents without own noise) the printed algorithm fails on some graphs (findings 1-2), the corrected "
-    f"one passes {corrected_ok:.1%} of all {len(runs) // 2}", ours=f"{printed_ok:.1%}", paper="holds", seeds=0))
+display(
+    summary.claim(
+        "hlvm-fig4-three-masks",
+        "Figure 4: a conservative mask puts the low-level z3 in c, an aggressive one the low-level z6, "
+        "an intermediate one the high-level latents",
+        "reproduced" if fig4_match else "not reproduced",
+        "Algorithm 1 (printed and corrected) on our reading of Figure 4's graph gives the paper's c in all three cases"
+        if fig4_match
+        else "Algorithm 1 differs from the paper's answer in at least one case (table above)",
+        ours="; ".join(f"{r['mask']}: {r['corrected']}" for r in rows),
+        paper="(a) z3, (b) z6, (c) z1, z2",
+        seeds=0,
+    )
+)
+display(
+    summary.claim(
+        "hlvm-thm1-algorithm1",
+        "Theorem 1: Algorithm 1 locates a minimal c with s_m independent of (c, s_mc) in a hierarchical "
+        "model where every latent has its own noise (Eq. 1)",
+        "reproduced" if printed_ok == 1 else "not reproduced",
+        f"brute force of the three conditions on {n_paper_model} random DAGs in the paper's model: {printed_ok:.1%} pass; "
+        f"outside it (latents without own noise) the printed algorithm fails on some graphs (findings 1-2), the corrected "
+        f"one passes {corrected_ok:.1%} of all {len(runs) // 2}",
+        ours=f"{printed_ok:.1%}",
+        paper="holds",
+        seeds=0,
+    )
+)
 summary.save(summary_path(results_dir, profile, "hlvm_2_3_identifiability"))

@@ -241,14 +241,14 @@ for e in range(n_ex):
         row[0].imshow(img, cmap="gray")
         row[1].imshow(np.where(mask_img > 0, np.nan, img), cmap="gray")
         qy, qx = divmod(int(queries[q]), g)
-        for l in range(n_layers):
-            a = maps[e, q, l]
+        for layer in range(n_layers):
+            a = maps[e, q, layer]
             canvas = np.full((g + 1, g + 1), np.nan)
             canvas[1:, 1:] = a[1:].reshape(g, g)
             canvas[0, 0] = a[0]
-            im = row[l + 2].imshow(canvas, cmap="viridis", vmin=0.0, vmax=vmax)
-            row[l + 2].add_patch(plt.Rectangle((qx + 0.5, qy + 0.5), 1, 1, fill=False, ec="red", lw=1.5))
-            row[l + 2].set_title(f"layer {l + 1}" if e == q == 0 else "", fontsize=9)
+            im = row[layer + 2].imshow(canvas, cmap="viridis", vmin=0.0, vmax=vmax)
+            row[layer + 2].add_patch(plt.Rectangle((qx + 0.5, qy + 0.5), 1, 1, fill=False, ec="red", lw=1.5))
+            row[layer + 2].set_title(f"layer {layer + 1}" if e == q == 0 else "", fontsize=9)
         row[0].set_title("input" if e == q == 0 else "", fontsize=9)
         row[1].set_title("masked" if e == q == 0 else "", fontsize=9)
 for ax in axes.flat:

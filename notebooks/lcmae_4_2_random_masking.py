@@ -203,7 +203,7 @@ ax.legend(fontsize=8, title="mask ratio")
 ax.set(title="Fig 6: attention distance per layer and mask ratio", ylabel="mean attention distance (px)")
 plt.show()
 rho = pd.DataFrame(
-    {"Spearman rho (ratio vs distance)": [spearmanr(ratios, by_ratio.loc[l]).statistic for l in by_ratio.index]},
+    {"Spearman rho (ratio vs distance)": [spearmanr(ratios, by_ratio.loc[layer]).statistic for layer in by_ratio.index]},
     index=by_ratio.index,
 )
 display(rho.round(2).T)

@@ -1,5 +1,5 @@
-import hashlib
 import gzip
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -7,8 +7,19 @@ import torch
 
 from maelab.data import hierarchical
 from maelab.data.augment import random_hflip, random_resized_crop
-from maelab.data.datasets import (DATASETS, DataConfig, DatasetNotFound, ImageTensors, check_available, epoch_batches,
-                                  load_dataset, load_fashion_mnist, load_split, pad_to, stratified_subset)
+from maelab.data.datasets import (
+    DATASETS,
+    DataConfig,
+    DatasetNotFound,
+    ImageTensors,
+    check_available,
+    epoch_batches,
+    load_dataset,
+    load_fashion_mnist,
+    load_split,
+    pad_to,
+    stratified_subset,
+)
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
 needs_fmnist = pytest.mark.skipif(not FMNIST.exists(), reason="Debian package dataset-fashion-mnist not installed")
@@ -59,6 +70,7 @@ def test_epoch_batches_partition_global_batch_across_ranks():
 def test_full_box_crop_is_identity_and_crops_are_seeded():
     x = torch.rand(4, 1, 28, 28)
     from torchvision.ops import roi_align
+
     boxes = torch.tensor([[i, 0, 0, 28, 28] for i in range(4)], dtype=torch.float)
     assert torch.allclose(roi_align(x, boxes, 28, aligned=True), x, atol=1e-6)
     a = random_resized_crop(x, 28, generator=torch.Generator().manual_seed(0))

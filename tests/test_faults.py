@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -132,8 +131,9 @@ def assert_same_as_reference(results: Path, reference: Path, names=NAMES) -> Non
     for name in names:
         d, ref = run_dir(results, "smoke", name), run_dir(reference, "smoke", name)
         assert (d / "DONE").exists() and not (d / "checkpoints" / "last.pt").exists(), name
-        result, expected = ({k: v for k, v in json.loads((x / "result.json").read_text()).items() if k not in VOLATILE}
-                            for x in (d, ref))
+        result, expected = (
+            {k: v for k, v in json.loads((x / "result.json").read_text()).items() if k not in VOLATILE} for x in (d, ref)
+        )
         assert result == expected
         steps = [r["step"] for r in metrics(results, name)]
         assert steps == sorted(set(steps)), f"{name}: metrics.jsonl repeats steps {steps}"
@@ -147,8 +147,13 @@ def assert_same_as_reference(results: Path, reference: Path, names=NAMES) -> Non
 
 
 def kill(point: str, results: Path, name: str = "mae_r0.75", expect: int = -signal.SIGKILL) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-c", DRIVER, point, str(results), json.dumps(OVERRIDES), name],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, point, str(results), json.dumps(OVERRIDES), name],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == expect, proc.stderr[-3000:]
     return proc
 
@@ -166,13 +171,16 @@ def test_reference_runs_are_complete(reference, runs):
 # kills
 
 
-@pytest.mark.parametrize("point, left", [
-    ("import", "no run directory"),
-    ("before-first-checkpoint", "step 2 logged, no checkpoint: a fresh start must clear the log"),
-    ("after-checkpoint", "checkpoint at step 4, step 5 done but not logged"),
-    ("mid-log-line", "checkpoint at step 4, half a line for step 6"),
-    ("result-json", "final checkpoint at step 8, half a result.json in its temporary file, no DONE"),
-])
+@pytest.mark.parametrize(
+    "point, left",
+    [
+        ("import", "no run directory"),
+        ("before-first-checkpoint", "step 2 logged, no checkpoint: a fresh start must clear the log"),
+        ("after-checkpoint", "checkpoint at step 4, step 5 done but not logged"),
+        ("mid-log-line", "checkpoint at step 4, half a line for step 6"),
+        ("result-json", "final checkpoint at step 8, half a result.json in its temporary file, no DONE"),
+    ],
+)
 def test_sigkill_then_rerun_equals_an_undisturbed_run(point, left, runs, profile, reference, tmp_path):
     kill(point, tmp_path)
     d = run_dir(tmp_path, "smoke", "mae_r0.75")
@@ -200,12 +208,36 @@ def test_sigterm_checkpoints_mid_interval_and_the_resumed_log_is_exact(runs, pro
 
 def test_ctrl_c_in_the_terminal_checkpoints_and_prints_one_line(tmp_path):
     """`python -m maelab runs` in its own process group, as in a terminal; Ctrl-C signals the whole group."""
-    overrides = ["runtime.local_parallelism=1", "runtime.save_every_s=1e9", "runtime.log_every=1", "pretrain.epochs=8",
-                 "lcmae.dino_reference=timm:none"]  # no DINO run: the first job is a 32-step pretraining run
-    cmd = [sys.executable, "-m", "maelab", "runs", "--profile", "smoke", "--paper", "lcmae", "--cluster", "local",
-           "--results-dir", str(tmp_path)] + [a for o in overrides for a in ("--set", o)]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    overrides = [
+        "runtime.local_parallelism=1",
+        "runtime.save_every_s=1e9",
+        "runtime.log_every=1",
+        "pretrain.epochs=8",
+        "lcmae.dino_reference=timm:none",
+    ]  # no DINO run: the first job is a 32-step pretraining run
+    cmd = [
+        sys.executable,
+        "-m",
+        "maelab",
+        "runs",
+        "--profile",
+        "smoke",
+        "--paper",
+        "lcmae",
+        "--cluster",
+        "local",
+        "--results-dir",
+        str(tmp_path),
+    ] + [a for o in overrides for a in ("--set", o)]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     deadline = time.time() + 120
     while not [p for p in tmp_path.glob("smoke/runs/*/metrics.jsonl") if p.read_text().count("\n") >= 2]:
         assert time.time() < deadline and proc.poll() is None, proc.communicate()
@@ -233,14 +265,18 @@ def cut(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
 
 
-@pytest.mark.parametrize("file, name, reader_error", [
-    ("result.json", "mae_r0.75", r"result.json does not parse .*Fix: rerun the runs stage"),
-    ("config.json", "mae_r0.75", r"config.json does not parse .*Fix: rerun the runs stage"),
-    ("metrics.jsonl", "mae_r0.75", None),
-    ("predictions.npz", "mae_r0.75_lp", None),  # its reader: test_a_cut_npz_is_named_by_its_reader
-])
-def test_a_damaged_run_file_is_not_done_and_the_rerun_redoes_the_run(file, name, reader_error, runs, profile, reference,
-                                                                      finished):
+@pytest.mark.parametrize(
+    "file, name, reader_error",
+    [
+        ("result.json", "mae_r0.75", r"result.json does not parse .*Fix: rerun the runs stage"),
+        ("config.json", "mae_r0.75", r"config.json does not parse .*Fix: rerun the runs stage"),
+        ("metrics.jsonl", "mae_r0.75", None),
+        ("predictions.npz", "mae_r0.75_lp", None),  # its reader: test_a_cut_npz_is_named_by_its_reader
+    ],
+)
+def test_a_damaged_run_file_is_not_done_and_the_rerun_redoes_the_run(
+    file, name, reader_error, runs, profile, reference, finished
+):
     cut(run_dir(finished, "smoke", name) / file)
     run = next(r for r in runs if r.name == name)
     assert state(finished, run) == "resume"  # never reported as done
@@ -264,8 +300,11 @@ def test_weights_missing_under_done_name_the_rebuild_and_it_restores_them_exactl
     encoder = run_dir(finished, "smoke", "mae_r0.75") / "encoder.pt"
     encoder.unlink() if damage == "delete" else cut(encoder)
     assert state(finished, runs[0]) == "weights-missing" and state(finished, runs[1]) == "done"
-    with pytest.raises(RunNotReady, match=rf"encoder.pt are {'not in this checkout' if damage == 'delete' else 'damaged'}.*"
-                                          r"Fix: `python -m maelab runs --profile smoke --rebuild mae_r0.75`"):
+    with pytest.raises(
+        RunNotReady,
+        match=rf"encoder.pt are {'not in this checkout' if damage == 'delete' else 'damaged'}.*"
+        r"Fix: `python -m maelab runs --profile smoke --rebuild mae_r0.75`",
+    ):
         load_encoder(finished, "smoke", "mae_r0.75")
     assert pending(runs, finished, "smoke") == []  # nothing else needs it: a plain rerun leaves it alone
     rerun(runs, profile, finished, rebuild=("mae_r0.75",))

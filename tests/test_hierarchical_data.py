@@ -13,7 +13,7 @@ MID = [k for k, level in h.LATENT_LEVELS.items() if level in ("class", "mid")]
 
 def _one_image(split: str, index: int) -> tuple[dict, dict, np.ndarray]:
     """Exogenous draws, float64 latents and float64 image [1, 1, H, W] of one image of a split (seed 0)."""
-    exo = {k: v[index:index + 1] for k, v in h._exogenous("train" if split == "train" else "test", 0, 0).items()}
+    exo = {k: v[index : index + 1] for k, v in h._exogenous("train" if split == "train" else "test", 0, 0).items()}
     z = h._structural(exo, split)
     return exo, z, h.render(z, exo["pixel_noise"])
 
@@ -91,8 +91,9 @@ def test_dag_is_hierarchical_and_levelled():
     assert sum(n.startswith("x_") for n in h.true_dag({k: v[0] for k, v in z.items()}, patch=8)) == 16
 
 
-@pytest.mark.parametrize("split,index,patch", [("test", 0, 4), ("test", 1, 4), ("shift_blur", 2, 4),
-                                               ("shift_texture", 3, 4), ("train", 0, 8)])
+@pytest.mark.parametrize(
+    "split,index,patch", [("test", 0, 4), ("test", 1, 4), ("shift_blur", 2, 4), ("shift_texture", 3, 4), ("train", 0, 8)]
+)
 def test_dag_matches_the_generator(split, index, patch):
     """Intervening on any latent (or noise block) changes exactly the pixel blocks that are its descendants."""
     exo, z, image = _one_image(split, index)
@@ -105,7 +106,7 @@ def test_dag_matches_the_generator(split, index, patch):
         elif attrs["kind"] == "exogenous":
             r, c = (int(v) for v in node.split("_")[1:])
             noise = exo["pixel_noise"].copy()
-            noise[0, r * patch:(r + 1) * patch, c * patch:(c + 1) * patch] += 1e-3
+            noise[0, r * patch : (r + 1) * patch, c * patch : (c + 1) * patch] += 1e-3
             perturbed = h.render(z, noise)
         else:
             continue

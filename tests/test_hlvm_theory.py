@@ -6,9 +6,21 @@ import matplotlib
 import networkx as nx
 import pytest
 
-from maelab.papers.hlvm import (FIGURE4_MASKS, FIGURE4_PAPER_C, add_latent_noise, draw, figure4_graph, forward_determined,
-                                level_of_c, minimal_c, printed_counterexamples, random_hierarchical_dag, s_mc,
-                                sample_unit_mask, theorem1_holds)
+from maelab.papers.hlvm import (
+    FIGURE4_MASKS,
+    FIGURE4_PAPER_C,
+    add_latent_noise,
+    draw,
+    figure4_graph,
+    forward_determined,
+    level_of_c,
+    minimal_c,
+    printed_counterexamples,
+    random_hierarchical_dag,
+    s_mc,
+    sample_unit_mask,
+    theorem1_holds,
+)
 
 matplotlib.use("Agg")
 
@@ -27,12 +39,15 @@ def observed(g):
     return sorted(v for v, k in g.nodes(data="kind") if k == "observed")
 
 
-@pytest.mark.parametrize("masked, C, S_m", [
-    ({"x1"}, {"a"}, {"e_x1"}),  # a still reaches x2: the low-level a is c
-    ({"x1", "x2"}, {"r"}, {"e_x1", "e_x2", "e_a"}),  # all of a's pixels masked: c moves up to r
-    ({"x1", "x3"}, {"a", "b"}, {"e_x1", "e_x3"}),
-    ({"x1", "x2", "x3"}, {"b"}, {"e_x1", "e_x2", "e_x3", "e_a"}),  # r is shared but recoverable from b: pruned
-])
+@pytest.mark.parametrize(
+    "masked, C, S_m",
+    [
+        ({"x1"}, {"a"}, {"e_x1"}),  # a still reaches x2: the low-level a is c
+        ({"x1", "x2"}, {"r"}, {"e_x1", "e_x2", "e_a"}),  # all of a's pixels masked: c moves up to r
+        ({"x1", "x3"}, {"a", "b"}, {"e_x1", "e_x3"}),
+        ({"x1", "x2", "x3"}, {"b"}, {"e_x1", "e_x2", "e_x3", "e_a"}),  # r is shared but recoverable from b: pruned
+    ],
+)
 def test_two_level_tree_by_hand(masked, C, S_m):
     g = two_level_tree()
     for as_printed in (False, True):
@@ -133,16 +148,22 @@ def bad(edges, kinds):
     return g
 
 
-@pytest.mark.parametrize("graph, masked, message", [
-    (bad([("a", "b"), ("b", "a"), ("a", "x")], {"a": "latent", "b": "latent", "x": "observed"}), {"x"}, "cycle"),
-    (bad([("a", "x"), ("x", "y")], {"a": "latent", "x": "observed", "y": "observed"}), {"y"},
-     "observed node 'x' has children"),
-    (bad([("a", "x")], {"a": "latent", "x": "observed"}), {"a"}, "not observed nodes: \\['a'\\]"),
-    (bad([("a", "x")], {"a": "latent", "x": "observed"}), {"pixel"}, "not observed nodes: \\['pixel'\\]"),
-    (bad([("a", "x")], {"a": None, "x": "observed"}), {"x"}, "node 'a' has kind None"),
-    (bad([("a", "x")], {"a": "hidden", "x": "observed"}), {"x"}, "node 'a' has kind 'hidden'"),
-    (bad([("a", "e"), ("e", "x")], {"a": "latent", "e": "exogenous", "x": "observed"}), {"x"}, "exogenous node 'e'"),
-])
+@pytest.mark.parametrize(
+    "graph, masked, message",
+    [
+        (bad([("a", "b"), ("b", "a"), ("a", "x")], {"a": "latent", "b": "latent", "x": "observed"}), {"x"}, "cycle"),
+        (
+            bad([("a", "x"), ("x", "y")], {"a": "latent", "x": "observed", "y": "observed"}),
+            {"y"},
+            "observed node 'x' has children",
+        ),
+        (bad([("a", "x")], {"a": "latent", "x": "observed"}), {"a"}, "not observed nodes: \\['a'\\]"),
+        (bad([("a", "x")], {"a": "latent", "x": "observed"}), {"pixel"}, "not observed nodes: \\['pixel'\\]"),
+        (bad([("a", "x")], {"a": None, "x": "observed"}), {"x"}, "node 'a' has kind None"),
+        (bad([("a", "x")], {"a": "hidden", "x": "observed"}), {"x"}, "node 'a' has kind 'hidden'"),
+        (bad([("a", "e"), ("e", "x")], {"a": "latent", "e": "exogenous", "x": "observed"}), {"x"}, "exogenous node 'e'"),
+    ],
+)
 def test_bad_input_raises(graph, masked, message):
     with pytest.raises(ValueError, match=message):
         minimal_c(graph, masked)

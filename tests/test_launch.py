@@ -18,29 +18,41 @@ def submitit_failure(exc: Exception) -> FailedJobError:
         raise exc
     except Exception:
         trace = traceback.format_exc()
-    return FailedJobError(f"Job (task=0) failed during processing with trace:\n----------------------\n{trace}\n"
-                          "----------------------\nYou can check full logs with 'job.stderr(0)' and 'job.stdout(0)'"
-                          "or at paths:\n  - /r/submitit/12_0_log.err\n  - /r/submitit/12_0_log.out")
+    return FailedJobError(
+        f"Job (task=0) failed during processing with trace:\n----------------------\n{trace}\n"
+        "----------------------\nYou can check full logs with 'job.stderr(0)' and 'job.stdout(0)'"
+        "or at paths:\n  - /r/submitit/12_0_log.err\n  - /r/submitit/12_0_log.out"
+    )
 
 
 def test_a_failed_job_is_summed_up_by_its_own_exception_not_by_a_log_path():
     error = job_error(submitit_failure(DatasetNotFound("Fashion-MNIST not found: tried /x. Fix: pass --data-root DIR")))
     assert error == "maelab.data.datasets.DatasetNotFound: Fashion-MNIST not found: tried /x. Fix: pass --data-root DIR"
     assert job_error(submitit_failure(ValueError("two\nlines"))) == "ValueError: two lines"
-    no_result = UncompletedJobError("Job 12 (task: 0) with path /r/12_0_result.pkl\nhas not produced any output (state: "
-                                    "UNKNOWN)\nError stream produced:\n----\nlots of log")
+    no_result = UncompletedJobError(
+        "Job 12 (task: 0) with path /r/12_0_result.pkl\nhas not produced any output (state: "
+        "UNKNOWN)\nError stream produced:\n----\nlots of log"
+    )
     assert job_error(no_result) == "Job 12 (task: 0) with path /r/12_0_result.pkl has not produced any output (state: UNKNOWN)"
-    summary = summarize([Outcome("a", "failed", "/r/12_0_log.err", error),
-                         Outcome("b", "blocked", error="dependency a did not finish")])
-    assert summary.splitlines() == ["1 failed", "1 blocked", f"  failed: a  {error}  log: /r/12_0_log.err",
-                                    "  blocked: b  dependency a did not finish"]
+    summary = summarize(
+        [Outcome("a", "failed", "/r/12_0_log.err", error), Outcome("b", "blocked", error="dependency a did not finish")]
+    )
+    assert summary.splitlines() == [
+        "1 failed",
+        "1 blocked",
+        f"  failed: a  {error}  log: /r/12_0_log.err",
+        "  blocked: b  dependency a did not finish",
+    ]
 
 
-@pytest.mark.parametrize("name, root, missing", [
-    ("fashion_mnist", "nowhere", "nowhere/train-images-idx3-ubyte.gz. Fix: `sudo apt-get install dataset-fashion-mnist`"),
-    ("cifar10", "nowhere", "nowhere/cifar-10-batches-py. Fix: pass --data-root"),
-    ("imagenet", "nowhere", "nowhere/train. Fix: pass --data-root"),
-])
+@pytest.mark.parametrize(
+    "name, root, missing",
+    [
+        ("fashion_mnist", "nowhere", "nowhere/train-images-idx3-ubyte.gz. Fix: `sudo apt-get install dataset-fashion-mnist`"),
+        ("cifar10", "nowhere", "nowhere/cifar-10-batches-py. Fix: pass --data-root"),
+        ("imagenet", "nowhere", "nowhere/train. Fix: pass --data-root"),
+    ],
+)
 def test_check_available_names_the_missing_file_and_the_fix(name, root, missing, tmp_path):
     with pytest.raises(DatasetNotFound, match=missing.replace(".", r"\.").replace("`", ".")):
         check_available(DataConfig(name=name, root=str(tmp_path / root)))

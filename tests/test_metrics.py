@@ -98,10 +98,7 @@ def test_attention_distance_random_matches_loop() -> None:
 def _brute_s_attn(maps: torch.Tensor) -> float:
     n = maps.shape[0]
     total = sum(
-        F.cosine_similarity(maps[i].flatten(), maps[j].flatten(), dim=0).item()
-        for i in range(n)
-        for j in range(n)
-        if i != j
+        F.cosine_similarity(maps[i].flatten(), maps[j].flatten(), dim=0).item() for i in range(n) for j in range(n) if i != j
     )
     return total / (n * (n - 1))
 
@@ -174,8 +171,9 @@ def test_image_quality_matches_skimage_and_numpy(channels: int) -> None:
     q = image_quality(ref, rec)
     for i in range(3):
         r, x = ref[i].double().numpy(), rec[i].double().numpy()
-        ssim = structural_similarity(r, x, channel_axis=0, gaussian_weights=True, sigma=1.5,
-                                     use_sample_covariance=False, data_range=1.0)
+        ssim = structural_similarity(
+            r, x, channel_axis=0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0
+        )
         assert q["ssim"][i].item() == pytest.approx(ssim, abs=1e-4)
         assert q["psnr"][i].item() == pytest.approx(peak_signal_noise_ratio(r, x, data_range=1.0), abs=1e-3)
         assert q["mse"][i].item() == pytest.approx(np.mean((r - x) ** 2), rel=1e-5)

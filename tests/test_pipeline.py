@@ -61,7 +61,7 @@ def test_a_failing_job_is_reported_with_its_own_error_and_blocks_only_its_depend
 
 
 def test_missing_data_stops_before_anything_is_submitted(profile, tmp_path):
-    run, = pick(profile, "mae_r0.9")
+    (run,) = pick(profile, "mae_r0.9")
     run = replace(run, spec=replace(run.spec, data=replace(run.spec.data, root=str(tmp_path / "nowhere"))))
     with pytest.raises(ConfigError, match=r"nothing submitted: DatasetNotFound: .*nowhere/train-images.*Fix: .*--data-root"):
         launch([run], profile, tmp_path, cluster="local")

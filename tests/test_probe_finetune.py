@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from maelab.data.datasets import ImageTensors
+from maelab.models.vit import ViTConfig, ViTEncoder
 from maelab.training.finetune import FinetuneConfig, FinetuneObjective, ViTClassifier, random_erasing
 from maelab.training.probe import ProbeConfig, ProbeModel, cache_inputs
-from maelab.models.vit import ViTConfig, ViTEncoder
 
 ENC = ViTConfig(img_size=16, patch_size=4, in_chans=1, embed_dim=32, depth=2, num_heads=2)
 

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from maelab.pipeline.config import load_profile
 from maelab.papers.lcmae import TABLE1
 from maelab.pipeline.builders import default_mae_name
+from maelab.pipeline.config import load_profile
 from maelab.pipeline.registry import all_runs
 from maelab.pipeline.runs import load_run
 
@@ -25,8 +25,14 @@ def test_lcmae_runs_cover_every_experiment():
     names = {r.name for r in all_runs(p, ("lcmae",))}
     assert {f"lcmae_t1_{s}{e}" for s in TABLE1 for e in ("", "_ft", "_lp")} <= names
     assert {f"mae_r{r:g}" for r in p.lcmae.mask_ratios} <= names
-    assert {"mae_dec_weighted_average_ft", "mae_dec_conv_ft", "mae_single_image_ft", "scratch_ft", "random_init_lp",
-            "dino_ref_lp"} <= names
+    assert {
+        "mae_dec_weighted_average_ft",
+        "mae_dec_conv_ft",
+        "mae_single_image_ft",
+        "scratch_ft",
+        "random_init_lp",
+        "dino_ref_lp",
+    } <= names
     assert {f"ae_b{b}_ft" for b in p.lcmae.ae_blocks} <= names
 
 
@@ -66,7 +72,9 @@ def test_shared_runs_are_declared_once_across_papers():
     p = load_profile("smoke")
     lcmae_runs = {r.name: r.hash for r in all_runs(p, ("lcmae",))}
     assert {r.name: r.hash for r in all_runs(p)} == lcmae_runs  # HLVM and TLCL declare no runs of their own yet
-    assert default_mae_name(p) in lcmae_runs and default_mae_name(load_profile("smoke", ["masking.mask_ratio=0.6"])) == "mae_r0.6"
+    assert (
+        default_mae_name(p) in lcmae_runs and default_mae_name(load_profile("smoke", ["masking.mask_ratio=0.6"])) == "mae_r0.6"
+    )
 
 
 def test_unknown_paper():

@@ -13,7 +13,7 @@ from maelab.pipeline.builders import probe, random_init
 from maelab.pipeline.config import identity, load_profile
 from maelab.pipeline.jobs import execute
 from maelab.pipeline.registry import all_runs
-from maelab.pipeline.runs import RunConflict, Run, from_identity, load_probe, load_run, run_dir
+from maelab.pipeline.runs import Run, RunConflict, from_identity, load_probe, load_run, run_dir
 from maelab.training.probe import ProbeConfig
 
 
@@ -42,8 +42,18 @@ def test_a_probe_scores_other_splits_with_its_saved_head(tmp_path, monkeypatch):
     shifted split of the synthetic dataset is scored by the same head."""
     monkeypatch.setattr(hierarchical, "SPLIT_SIZES", {s: 96 for s in hierarchical.SPLITS})
     root = tmp_path / "data"
-    p = load_profile("smoke", ["data.name=hierarchical", "data.img_size=32", "encoder.img_size=32", f"data.root='{root}'",
-                               "data.train_subset=0", "data.test_subset=0", "probe.epochs=1"])
+    p = load_profile(
+        "smoke",
+        [
+            "data.name=hierarchical",
+            "data.img_size=32",
+            "encoder.img_size=32",
+            f"data.root='{root}'",
+            "data.train_subset=0",
+            "data.test_subset=0",
+            "probe.epochs=1",
+        ],
+    )
     run = Run("random_init_lp", probe(p, None, 0, ProbeConfig(head="linear")))
     execute(run, tmp_path, p.name, p.runtime)
     model = load_probe(tmp_path, p.name, run.name)

@@ -235,9 +235,14 @@ if __name__ == "__main__":
 def write_sacct_standin(path: Path, conf: Path, jobcomp_log: Path, squeue: str = "squeue") -> Path:
     """Write the ``sacct`` stand-in script to ``path`` (executable) and return it."""
     path = Path(path)
-    path.write_text(_SACCT_TEMPLATE.format(
-        python=sys.executable, conf=str(conf), jobcomp=str(jobcomp_log), squeue=str(squeue),
-    ))
+    path.write_text(
+        _SACCT_TEMPLATE.format(
+            python=sys.executable,
+            conf=str(conf),
+            jobcomp=str(jobcomp_log),
+            squeue=str(squeue),
+        )
+    )
     path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return path
 
@@ -307,19 +312,17 @@ class SlurmCluster:
         return env
 
     def run(self, *cmd: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            list(cmd), env=self.environ(), capture_output=True, text=True, check=check, timeout=timeout
-        )
+        return subprocess.run(list(cmd), env=self.environ(), capture_output=True, text=True, check=check, timeout=timeout)
 
     # ------------------------------------------------------------------ lifecycle
-    def __enter__(self) -> "SlurmCluster":
+    def __enter__(self) -> SlurmCluster:
         self.start()
         return self
 
     def __exit__(self, *exc: tp.Any) -> None:
         self.stop()
 
-    def start(self, timeout: float = 60) -> "SlurmCluster":
+    def start(self, timeout: float = 60) -> SlurmCluster:
         if self._started:
             return self
         if os.geteuid() != 0:
@@ -348,8 +351,17 @@ class SlurmCluster:
         raise AssertionError("unreachable")
 
     def _prepare(self) -> None:
-        for d in (self.workdir, self.conf_path.parent, self.bin_dir, self.state_dir, self.spool_dir, self.log_dir,
-                  self.run_dir, self.munge_dir, self.munge_socket_dir):
+        for d in (
+            self.workdir,
+            self.conf_path.parent,
+            self.bin_dir,
+            self.state_dir,
+            self.spool_dir,
+            self.log_dir,
+            self.run_dir,
+            self.munge_dir,
+            self.munge_socket_dir,
+        ):
             d.mkdir(parents=True, exist_ok=True)
         (self.spool_dir / f"slurmd.{self.hostname}").mkdir(exist_ok=True)
         os.chmod(self.munge_dir, 0o755)
@@ -367,8 +379,7 @@ class SlurmCluster:
             topology = f"CPUs={cpus} Sockets=1 CoresPerSocket={cpus} ThreadsPerCore=1"
         else:
             topology = " ".join(
-                f"{k}={hw[k]}" for k in ("CPUs", "Boards", "SocketsPerBoard", "CoresPerSocket", "ThreadsPerCore")
-                if k in hw
+                f"{k}={hw[k]}" for k in ("CPUs", "Boards", "SocketsPerBoard", "CoresPerSocket", "ThreadsPerCore") if k in hw
             )
         self.cpus = cpus
         self.real_memory = int(hw["RealMemory"])
@@ -441,27 +452,41 @@ PartitionName={self.partition} Nodes={self.hostname} Default=YES MaxTime=UNLIMIT
     def _spawn(self, name: str, cmd: list[str], log: Path) -> subprocess.Popen:
         with open(log, "ab") as out:
             proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=self._daemon_env(),
-                cwd=self.workdir, start_new_session=True,
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self._daemon_env(),
+                cwd=self.workdir,
+                start_new_session=True,
             )
         self._procs[name] = proc
         return proc
 
     def _start_munge(self, timeout: float) -> None:
         if not self.munge_key.exists():
-            subprocess.run([_which("mungekey"), "--create", f"--keyfile={self.munge_key}"], check=True,
-                           capture_output=True, timeout=60)
+            subprocess.run(
+                [_which("mungekey"), "--create", f"--keyfile={self.munge_key}"], check=True, capture_output=True, timeout=60
+            )
         os.chmod(self.munge_key, 0o600)
-        self._spawn("munged", [
-            _which("munged"), "--foreground", "--force", f"--socket={self.munge_socket}",
-            f"--pid-file={self.munge_pid}",
-            f"--seed-file={self.munge_seed}", f"--log-file={self.munge_log}", f"--key-file={self.munge_key}",
-        ], self.log_dir / "munged.out")
+        self._spawn(
+            "munged",
+            [
+                _which("munged"),
+                "--foreground",
+                "--force",
+                f"--socket={self.munge_socket}",
+                f"--pid-file={self.munge_pid}",
+                f"--seed-file={self.munge_seed}",
+                f"--log-file={self.munge_log}",
+                f"--key-file={self.munge_key}",
+            ],
+            self.log_dir / "munged.out",
+        )
         self._wait(lambda: self.munge_socket.exists(), timeout, "munged socket")
 
     def _start_slurm(self, timeout: float) -> None:
-        self._spawn("slurmctld", [_which("slurmctld"), "-D", "-c", "-f", str(self.conf_path)],
-                    self.log_dir / "slurmctld.out")
+        self._spawn("slurmctld", [_which("slurmctld"), "-D", "-c", "-f", str(self.conf_path)], self.log_dir / "slurmctld.out")
         self._wait(lambda: self._port_taken() or self._ping(), timeout, "slurmctld to answer")
         self._spawn("slurmd", [_which("slurmd"), "-D", "-f", str(self.conf_path)], self.log_dir / "slurmd.out")
         self._wait(lambda: self._port_taken() or self.node_state() == "idle", timeout, "the node to be idle", poll=0.1)
@@ -504,10 +529,13 @@ PartitionName={self.partition} Nodes={self.hostname} Default=YES MaxTime=UNLIMIT
 
     def wait_no_jobs(self, timeout: float = 60) -> None:
         """Wait until no job is pending, running, configuring, completing or requeued."""
+
         def empty() -> bool:
-            out = self.run("squeue", "--noheader", "--format=%i", "--states=PD,R,CF,CG,RQ,RS,RH,RF,S,ST,SI,SO",
-                           check=False, timeout=10)
+            out = self.run(
+                "squeue", "--noheader", "--format=%i", "--states=PD,R,CF,CG,RQ,RS,RH,RF,S,ST,SI,SO", check=False, timeout=10
+            )
             return out.returncode == 0 and not out.stdout.strip()
+
         self._wait(empty, timeout, "the queue to drain", poll=0.2)
 
     def logs(self, lines: int = 40) -> str:

@@ -22,8 +22,7 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> tp.Iterator[Slurm
     missing = missing_programs()
     if missing:
         pytest.skip(
-            f"SLURM/munge not installed ({', '.join(missing)} missing): "
-            "apt-get install slurmctld slurmd slurm-client munge"
+            f"SLURM/munge not installed ({', '.join(missing)} missing): apt-get install slurmctld slurmd slurm-client munge"
         )
     cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
     cluster.start()

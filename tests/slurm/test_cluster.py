@@ -50,7 +50,7 @@ class SlowCounter(submitit.helpers.Checkpointable):
         return self.step
 
 
-def _executor(folder: Path, **params) -> "submitit.AutoExecutor":
+def _executor(folder: Path, **params) -> submitit.AutoExecutor:
     executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
     executor.update_parameters(timeout_min=10, cpus_per_task=1, **params)
     return executor
@@ -135,18 +135,25 @@ def test_sacct_standin_reads_purged_jobs_from_jobcomp_log(tmp_path: Path) -> Non
     fake_squeue.chmod(0o755)
     log = tmp_path / "jobcomp.log"
     common = "UserId=root(0) GroupId=root(0) Name=x Partition=debug NodeList=vm NodeCnt=1"
-    log.write_text("\n".join([
-        f"JobId=11 {common} JobState=REQUEUED DerivedExitCode=0:0 ExitCode=0:15",
-        f"JobId=21 {common} JobState=FAILED ArrayJobId=20 ArrayTaskId=0 DerivedExitCode=0:0 ExitCode=1:0",
-        f"JobId=20 {common} JobState=TIMEOUT ArrayJobId=20 ArrayTaskId=1 DerivedExitCode=0:0 ExitCode=0:1",
-        f"JobId=11 {common} JobState=COMPLETED DerivedExitCode=0:0 ExitCode=0:0",
-        f"JobId=30 {common} JobState=CANCELLED DerivedExitCode=0:0 ExitCode=0:0",
-    ]) + "\n")
+    log.write_text(
+        "\n".join(
+            [
+                f"JobId=11 {common} JobState=REQUEUED DerivedExitCode=0:0 ExitCode=0:15",
+                f"JobId=21 {common} JobState=FAILED ArrayJobId=20 ArrayTaskId=0 DerivedExitCode=0:0 ExitCode=1:0",
+                f"JobId=20 {common} JobState=TIMEOUT ArrayJobId=20 ArrayTaskId=1 DerivedExitCode=0:0 ExitCode=0:1",
+                f"JobId=11 {common} JobState=COMPLETED DerivedExitCode=0:0 ExitCode=0:0",
+                f"JobId=30 {common} JobState=CANCELLED DerivedExitCode=0:0 ExitCode=0:0",
+            ]
+        )
+        + "\n"
+    )
     sacct = write_sacct_standin(tmp_path / "sacct", tmp_path / "slurm.conf", log, str(fake_squeue))
     # exactly the command line submitit 1.5.4's SlurmInfoWatcher builds
     out = subprocess.run(
         [str(sacct), "-o", "JobID,State,NodeList", "--parsable2", "-j", "11", "-j", "20"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert out.splitlines()[0] == "JobID|State|NodeList"
     assert sorted(out.splitlines()[1:]) == ["11|COMPLETED|vm", "20_0|FAILED|vm", "20_1|TIMEOUT|vm"]

@@ -41,7 +41,8 @@ def smoke_mae(p):
 
 
 def test_a_job_killed_on_a_cluster_without_accounting_is_reported_failed_and_the_rerun_resumes(
-        slurm_env, tmp_path, monkeypatch, capsys):
+    slurm_env, tmp_path, monkeypatch, capsys
+):
     """Without accounting (`sacct` fails) submitit reads the state UNKNOWN and would wait forever for the result."""
     no_accounting = tmp_path / "bin"
     no_accounting.mkdir()
@@ -59,8 +60,11 @@ def test_a_job_killed_on_a_cluster_without_accounting_is_reported_failed_and_the
         time.sleep(0.2)
     assert ckpt.exists(), slurm_env.logs()
     job_id = slurm_env.run("squeue", "-h", "-o", "%i").stdout.split()[0]
-    (task,) = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
-               if _cmdline(pid)[1:4] == ["-u", "-m", "submitit.core._submit"] and str(tmp_path) in _cmdline(pid)[4]]
+    (task,) = [
+        pid
+        for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+        if _cmdline(pid)[1:4] == ["-u", "-m", "submitit.core._submit"] and str(tmp_path) in _cmdline(pid)[4]
+    ]
     os.kill(task, signal.SIGKILL)  # it dies without a result, as on an OOM kill (scancel would let it checkpoint)
     worker.join(timeout=90)
     assert not worker.is_alive(), "launch() still waits for a job that left the queue"
@@ -88,15 +92,21 @@ def pretrain_smoke_mae_deterministically(out_dir: str) -> dict:
 
     torch.set_num_threads(1)
     env = init_distributed("cpu")
-    print(f"rank {env.rank} of {env.world_size}, master {os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}",
-          flush=True)
+    print(
+        f"rank {env.rank} of {env.world_size}, master {os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}",
+        flush=True,
+    )
     spec = smoke_mae(load_profile("smoke")).spec
     torch.manual_seed(spec.seed)
     mae = pretraining_model(spec).mae
     objective = lambda net, x, y, gen: (net(normalize(x, spec.data.name), mask_ratio=0.0).loss, {})
     train(mae, objective, load_dataset(spec.data, train=True), spec.optim, Path(out_dir), env, spec.seed, log_every=1)
-    return {"rank": env.rank, "world": env.world_size, "master": os.environ.get("MASTER_ADDR"),
-            "weights": mae.state_dict() if env.is_main else None}
+    return {
+        "rank": env.rank,
+        "world": env.world_size,
+        "master": os.environ.get("MASTER_ADDR"),
+        "weights": mae.state_dict() if env.is_main else None,
+    }
 
 
 def test_two_tasks_pretrain_the_smoke_mae_like_one_task(slurm_env, tmp_path):

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from maelab.pipeline.config import load_profile
-from maelab.pipeline.runs import run_dir
 from maelab.pipeline.launch import launch
 from maelab.pipeline.registry import all_runs
+from maelab.pipeline.runs import run_dir
 
 pytestmark = pytest.mark.slurm
 REPO = Path(__file__).resolve().parents[2]
@@ -24,7 +24,11 @@ def test_reproduce_smoke_end_to_end_through_sbatch(slurm_cluster, tmp_path):
     results = tmp_path / "results"
     proc = subprocess.run(
         ["./reproduce.sh", "--profile", "smoke", "--cluster", "slurm", "--results-dir", str(results)],
-        cwd=REPO, env=slurm_cluster.environ(), capture_output=True, text=True, timeout=1800,
+        cwd=REPO,
+        env=slurm_cluster.environ(),
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "submitted" in proc.stdout and "job array" in proc.stdout
@@ -41,8 +45,14 @@ def test_reproduce_smoke_end_to_end_through_sbatch(slurm_cluster, tmp_path):
     assert ledger["claims"] and all(c["verdict"] in index for c in ledger["claims"])
     assert ledger["gates"] is not None  # the calibration notebook ran first
     # a second run finds everything done and submits nothing
-    again = subprocess.run(["./reproduce.sh", "--profile", "smoke", "--cluster", "slurm", "--results-dir", str(results),
-                            "--only", "runs"], cwd=REPO, env=slurm_cluster.environ(), capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        ["./reproduce.sh", "--profile", "smoke", "--cluster", "slurm", "--results-dir", str(results), "--only", "runs"],
+        cwd=REPO,
+        env=slurm_cluster.environ(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0 and "nothing to run" in again.stdout, again.stdout[-2000:]
 
 

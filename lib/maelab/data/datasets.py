@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from . import hierarchical
 
 
-
 class DatasetNotFound(FileNotFoundError):
     pass
 
@@ -97,7 +96,9 @@ def imagenet_folder(root: Path, train: bool, img_size: int, crop: bool = True) -
 
     split = root / ("train" if train else "val")
     if not split.is_dir():
-        raise DatasetNotFound(f"ImageNet split not found: tried {split}. Fix: pass --data-root DIR with train/ and val/ class folders")
+        raise DatasetNotFound(
+            f"ImageNet split not found: tried {split}. Fix: pass --data-root DIR with train/ and val/ class folders"
+        )
     if train and crop:
         resize = v2.RandomResizedCrop(img_size, scale=(0.2, 1.0), interpolation=v2.InterpolationMode.BICUBIC)
     else:
@@ -143,15 +144,18 @@ def check_fashion_mnist(root: Path, cfg: DataConfig) -> None:
 
 def check_cifar10(root: Path, cfg: DataConfig) -> None:
     if not cfg.download and not (root / "cifar-10-batches-py").is_dir():
-        raise DatasetNotFound(f"CIFAR-10 not found: tried {root / 'cifar-10-batches-py'}. Fix: pass --data-root DIR holding "
-                              f"cifar-10-batches-py, or set data.download = true in the profile on a machine with internet")
+        raise DatasetNotFound(
+            f"CIFAR-10 not found: tried {root / 'cifar-10-batches-py'}. Fix: pass --data-root DIR holding "
+            f"cifar-10-batches-py, or set data.download = true in the profile on a machine with internet"
+        )
 
 
 def check_imagenet(root: Path, cfg: DataConfig) -> None:
     for split in ("train", "val"):
         if not (root / split).is_dir():
-            raise DatasetNotFound(f"ImageNet split not found: tried {root / split}. "
-                                  f"Fix: pass --data-root DIR with train/ and val/ class folders")
+            raise DatasetNotFound(
+                f"ImageNet split not found: tried {root / split}. Fix: pass --data-root DIR with train/ and val/ class folders"
+            )
 
 
 @dataclass(frozen=True)
@@ -170,17 +174,47 @@ class DatasetInfo:
 
 
 DATASETS = {
-    "fashion_mnist": DatasetInfo("/usr/share/datasets/fashion-mnist", (0.2860,), (0.3530,), 10, 60_000, 10_000,
-                                 lambda root, split, cfg, crop: load_fashion_mnist(root, split == "train"), check_fashion_mnist),
-    "cifar10": DatasetInfo("data/cifar10", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 10, 50_000, 10_000,
-                           lambda root, split, cfg, crop: load_cifar10(root, split == "train", cfg.download), check_cifar10),
-    "imagenet": DatasetInfo("data/imagenet", (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 1000, 1_281_167, 50_000,
-                            lambda root, split, cfg, crop: imagenet_folder(root, split == "train", cfg.img_size, crop),
-                            check_imagenet),
+    "fashion_mnist": DatasetInfo(
+        "/usr/share/datasets/fashion-mnist",
+        (0.2860,),
+        (0.3530,),
+        10,
+        60_000,
+        10_000,
+        lambda root, split, cfg, crop: load_fashion_mnist(root, split == "train"),
+        check_fashion_mnist,
+    ),
+    "cifar10": DatasetInfo(
+        "data/cifar10",
+        (0.4914, 0.4822, 0.4465),
+        (0.2470, 0.2435, 0.2616),
+        10,
+        50_000,
+        10_000,
+        lambda root, split, cfg, crop: load_cifar10(root, split == "train", cfg.download),
+        check_cifar10,
+    ),
+    "imagenet": DatasetInfo(
+        "data/imagenet",
+        (0.485, 0.456, 0.406),
+        (0.229, 0.224, 0.225),
+        1000,
+        1_281_167,
+        50_000,
+        lambda root, split, cfg, crop: imagenet_folder(root, split == "train", cfg.img_size, crop),
+        check_imagenet,
+    ),
     # generated from a seed and cached (no file of it is committed); its shifted splits change only low-level latents
-    "hierarchical": DatasetInfo("~/.cache/maelab/hierarchical", *hierarchical.MEAN_STD, hierarchical.NUM_CLASSES,
-                                hierarchical.SPLIT_SIZES["train"], hierarchical.SPLIT_SIZES["test"], lambda root, split, cfg, crop: load_hierarchical(root, split),
-                                lambda root, cfg: None, hierarchical.SPLITS),
+    "hierarchical": DatasetInfo(
+        "~/.cache/maelab/hierarchical",
+        *hierarchical.MEAN_STD,
+        hierarchical.NUM_CLASSES,
+        hierarchical.SPLIT_SIZES["train"],
+        hierarchical.SPLIT_SIZES["test"],
+        lambda root, split, cfg, crop: load_hierarchical(root, split),
+        lambda root, cfg: None,
+        hierarchical.SPLITS,
+    ),
 }
 NUM_CLASSES = {name: info.num_classes for name, info in DATASETS.items()}
 
@@ -243,5 +277,7 @@ def iterate(
         for idx in batches:
             yield ds.images[idx], ds.labels[idx]
         return
-    loader = torch.utils.data.DataLoader(ds, batch_sampler=[b.tolist() for b in batches], num_workers=num_workers, pin_memory=True)
+    loader = torch.utils.data.DataLoader(
+        ds, batch_sampler=[b.tolist() for b in batches], num_workers=num_workers, pin_memory=True
+    )
     yield from loader

@@ -293,8 +293,10 @@ def true_dag(latents_of_one_image: dict, patch: int = 4) -> nx.DiGraph:
     """
     if IMG_SIZE % patch:
         raise ValueError(f"patch {patch} must divide {IMG_SIZE}")
-    z = {k: np.asarray(v)[None] if np.asarray(v).dtype.kind == "i" else np.asarray(v, float)[None]
-         for k, v in latents_of_one_image.items()}
+    z = {
+        k: np.asarray(v)[None] if np.asarray(v).dtype.kind == "i" else np.asarray(v, float)[None]
+        for k, v in latents_of_one_image.items()
+    }
     ink, window = _inks(z)
     territory = window[0] > 0  # [P, H, W]
     on_object = territory.any(0)
@@ -328,11 +330,15 @@ def true_dag(latents_of_one_image: dict, patch: int = 4) -> nx.DiGraph:
     for r in range(GRID):
         for c in range(GRID):
             in_block = np.zeros_like(everywhere)
-            in_block[r * BLOCK:(r + 1) * BLOCK, c * BLOCK:(c + 1) * BLOCK] = True
-            latent(f"tex_block_{r}_{c}", tuple(f"tex_{p}" for p in TEX_PARAMS), ("texture_family", "obj_intensity"),
-                   in_block & on_object, block=(r, c))
+            in_block[r * BLOCK : (r + 1) * BLOCK, c * BLOCK : (c + 1) * BLOCK] = True
+            latent(
+                f"tex_block_{r}_{c}",
+                tuple(f"tex_{p}" for p in TEX_PARAMS),
+                ("texture_family", "obj_intensity"),
+                in_block & on_object,
+                block=(r, c),
+            )
     for x in observed:
         g.add_node(x.replace("x_", "noise_", 1), kind="exogenous")
         g.add_edge(x.replace("x_", "noise_", 1), x)
     return g
-

@@ -51,7 +51,12 @@ def cached(path: Path, compute: Callable[[], dict[str, np.ndarray]], **key) -> d
         try:
             with np.load(path) as f:
                 return dict(f)
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # a truncated or corrupt cache is recomputed, never trusted
+        except (
+            OSError,
+            ValueError,
+            EOFError,
+            zipfile.BadZipFile,
+        ) as e:  # a truncated or corrupt cache is recomputed, never trusted
             print(f"{path} is unreadable ({e}); recomputing it", flush=True)
     out = {k: np.asarray(v) for k, v in compute().items()}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,12 +97,19 @@ class TimmEncoder(nn.Module):
         try:
             self.model = timm.create_model(model_name, pretrained=True)
         except Exception as e:  # no hub access: say how to make the weights reachable
-            raise RuntimeError(f"could not load timm weights {model_name!r} ({e}); pre-download them into the Hugging Face "
-                               f"cache on a machine with internet, or use a trained reference run instead") from e
+            raise RuntimeError(
+                f"could not load timm weights {model_name!r} ({e}); pre-download them into the Hugging Face "
+                f"cache on a machine with internet, or use a trained reference run instead"
+            ) from e
         pe = self.model.patch_embed
         self.num_prefix_tokens = self.model.num_prefix_tokens
-        self.cfg = ViTConfig(img_size=pe.img_size[0], patch_size=pe.patch_size[0], embed_dim=self.model.embed_dim,
-                             depth=len(self.model.blocks), num_heads=self.model.blocks[0].attn.num_heads)
+        self.cfg = ViTConfig(
+            img_size=pe.img_size[0],
+            patch_size=pe.patch_size[0],
+            embed_dim=self.model.embed_dim,
+            depth=len(self.model.blocks),
+            num_heads=self.model.blocks[0].attn.num_heads,
+        )
 
     def forward(self, imgs: torch.Tensor) -> tuple[torch.Tensor, None]:
         return self.model.forward_features(imgs), None
@@ -137,8 +149,11 @@ def encoder_attention_distance(encoder: ViTEncoder | TimmEncoder, imgs: torch.Te
     for x in imgs.split(batch_size):
         with capture_attention(modules) as maps:
             encoder(x)
-        out.append(torch.stack([torch.stack([attention_distance(a[i : i + 1], grid, patch, prefix) for a in maps])
-                                for i in range(len(x))]))
+        out.append(
+            torch.stack(
+                [torch.stack([attention_distance(a[i : i + 1], grid, patch, prefix) for a in maps]) for i in range(len(x))]
+            )
+        )
     return torch.cat(out).numpy()
 
 
@@ -163,9 +178,22 @@ def correctness(results_dir: Path, p: Profile, names: list[str]) -> np.ndarray:
     return np.stack([(pr["pred"] == pr["label"]).astype(float) for pr in preds])
 
 
-def paired_claim(summary: Summary, results_dir: Path, p: Profile, cid: str, statement: str, runs_a: str | list[str],
-                 runs_b: str | list[str], kind: str = "greater", threshold: float = 0.0, metric: str = "ft", gate: str = "",
-                 paper: float | str | None = None, pretrainings: bool = True, **fields) -> Claim:
+def paired_claim(
+    summary: Summary,
+    results_dir: Path,
+    p: Profile,
+    cid: str,
+    statement: str,
+    runs_a: str | list[str],
+    runs_b: str | list[str],
+    kind: str = "greater",
+    threshold: float = 0.0,
+    metric: str = "ft",
+    gate: str = "",
+    paper: float | str | None = None,
+    pretrainings: bool = True,
+    **fields,
+) -> Claim:
     """Record a claim on accuracy(a) - accuracy(b) (points, same test images) and return it, to display under its figure.
 
     runs_a / runs_b: one run or one per seed (the arms). The CI is `seed_bootstrap_delta`'s (seeds, then images).
@@ -188,11 +216,28 @@ def paired_claim(summary: Summary, results_dir: Path, p: Profile, cid: str, stat
     else:
         decision, null = verdict_from_ci(ci, threshold, kind, label="paired bootstrap 95% CI over test images"), threshold
     seeds = min(len(runs_a), len(runs_b))
-    raw = (verdict_equivalent(ci, EQUIVALENCE_MARGIN) if kind == "equivalent" else
-           verdict_from_ci(ci, -EQUIVALENCE_MARGIN, "greater") if kind == "noninferior" else
-           verdict_from_ci(ci, threshold, kind))[0]
-    return summary.claim(cid, statement, *decision, ours=delta, paper=paper, ci=ci, gate=gate, unit="points", raw_verdict=raw,
-                         null=null if null is not None else -EQUIVALENCE_MARGIN, seeds=seeds, rule=kind, **fields)
+    raw = (
+        verdict_equivalent(ci, EQUIVALENCE_MARGIN)
+        if kind == "equivalent"
+        else verdict_from_ci(ci, -EQUIVALENCE_MARGIN, "greater")
+        if kind == "noninferior"
+        else verdict_from_ci(ci, threshold, kind)
+    )[0]
+    return summary.claim(
+        cid,
+        statement,
+        *decision,
+        ours=delta,
+        paper=paper,
+        ci=ci,
+        gate=gate,
+        unit="points",
+        raw_verdict=raw,
+        null=null if null is not None else -EQUIVALENCE_MARGIN,
+        seeds=seeds,
+        rule=kind,
+        **fields,
+    )
 
 
 def fixed_mask_noise(mae: MaskedAutoencoder, seed: int) -> torch.Tensor:

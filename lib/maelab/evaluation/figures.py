@@ -18,12 +18,15 @@ def scale_note(p: Profile) -> str:
     images = int(p.pretrain.epochs * images_per_epoch(p.data))
     ft_images = int(p.finetune.epochs * images_per_epoch(p.finetune_data))
     return (
-        f"Profile `{p.name}` ({p.description}) Seeds run: {list(p.seeds)}; the notebooks read seed {p.seeds[0]}. Data: {p.data.name} at {p.data.img_size}px. "
+        f"Profile `{p.name}` ({p.description}) Seeds run: {list(p.seeds)}; the notebooks read seed {p.seeds[0]}. "
+        f"Data: {p.data.name} at {p.data.img_size}px. "
         f"Encoder ViT {e.embed_dim}-d x {e.depth} blocks, {e.num_heads} heads, patch {e.patch_size} "
         f"({e.num_patches} tokens); decoder {d.dim}-d x {d.depth}. Pretraining: {_epochs(p.pretrain.epochs)} "
-        f"(~{images:,} images, batch {p.pretrain.batch_size}, blr {p.pretrain.blr:g}). Finetuning: {_epochs(p.finetune.epochs)} "
+        f"(~{images:,} images, batch {p.pretrain.batch_size}, blr {p.pretrain.blr:g}). "
+        f"Finetuning: {_epochs(p.finetune.epochs)} "
         f"on {images_per_epoch(p.finetune_data):,} images (~{ft_images:,} seen). Linear probe on "
-        f"{images_per_epoch(p.probe_data):,} images. Accuracies on {f'{p.data.test_subset:,} test images' if p.data.test_subset else 'the full test set'}."
+        f"{images_per_epoch(p.probe_data):,} images. Accuracies on "
+        f"{f'{p.data.test_subset:,} test images' if p.data.test_subset else 'the full test set'}."
     )
 
 

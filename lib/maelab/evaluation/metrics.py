@@ -30,9 +30,7 @@ def attention_distance(
     """
     num_patches = grid_size[0] * grid_size[1]
     if attn.shape[-1] != num_prefix_tokens + num_patches or attn.shape[-2] != attn.shape[-1]:
-        raise ValueError(
-            f"attn {tuple(attn.shape)} does not match {num_prefix_tokens} prefix tokens + {grid_size} grid"
-        )
+        raise ValueError(f"attn {tuple(attn.shape)} does not match {num_prefix_tokens} prefix tokens + {grid_size} grid")
     a = attn[..., num_prefix_tokens:, num_prefix_tokens:]
     a = a / a.sum(dim=-1, keepdim=True)  # [B, H, L, L]
     dist = patch_center_distances(grid_size, patch_size).to(a)  # [L, L]
@@ -82,9 +80,7 @@ def s_sim(w_ref: torch.Tensor, w_layer: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def image_quality(
-    reference: torch.Tensor, reconstruction: torch.Tensor, data_range: float = 1.0
-) -> dict[str, torch.Tensor]:
+def image_quality(reference: torch.Tensor, reconstruction: torch.Tensor, data_range: float = 1.0) -> dict[str, torch.Tensor]:
     """HLVM §3.1 per-image SSIM, PSNR (dB), FSIM and MSE for images [B, C, H, W], C in {1, 3} -> each [B].
 
     Both inputs are clamped to [0, data_range] first (piq rejects values outside it) and all four metrics use the

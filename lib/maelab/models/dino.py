@@ -132,7 +132,9 @@ def _where(apply: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tenso
     return torch.where(apply.view(-1, 1, 1, 1), y, x)
 
 
-def color_jitter(x: torch.Tensor, strength: tuple[float, float, float, float], generator: torch.Generator | None) -> torch.Tensor:
+def color_jitter(
+    x: torch.Tensor, strength: tuple[float, float, float, float], generator: torch.Generator | None
+) -> torch.Tensor:
     """torchvision ColorJitter per image: factors U(1 -+ s) (hue U(-+ s)), the ops in a random order.
 
     1-channel images get brightness and contrast only: saturation and hue are no-ops on grey (as in torchvision).
@@ -152,8 +154,13 @@ def color_jitter(x: torch.Tensor, strength: tuple[float, float, float, float], g
 
 
 def augment_views(
-    x: torch.Tensor, size: int, scale: tuple[float, float], blur_p: torch.Tensor, solarize_p: torch.Tensor,
-    cfg: DINOConfig, generator: torch.Generator | None,
+    x: torch.Tensor,
+    size: int,
+    scale: tuple[float, float],
+    blur_p: torch.Tensor,
+    solarize_p: torch.Tensor,
+    cfg: DINOConfig,
+    generator: torch.Generator | None,
 ) -> torch.Tensor:
     """DINO view: crop, flip, jitter (p .8), grayscale (p .2, RGB), blur (blur_p [N]), solarize (solarize_p [N]).
 
@@ -183,14 +190,19 @@ def multicrop(x: torch.Tensor, cfg: DINOConfig, dataset: str, generator: torch.G
     views = augment_views(x.repeat(2, 1, 1, 1), x.shape[-1], cfg.global_crops_scale, blur, solar, cfg, generator).chunk(2)
     if n:
         blur, solar = torch.full((n * B,), cfg.blur_p[2], device=x.device), torch.zeros(n * B, device=x.device)
-        views += augment_views(x.repeat(n, 1, 1, 1), cfg.local_crop_size, cfg.local_crops_scale, blur, solar, cfg, generator).chunk(n)
+        views += augment_views(
+            x.repeat(n, 1, 1, 1), cfg.local_crop_size, cfg.local_crops_scale, blur, solar, cfg, generator
+        ).chunk(n)
     return [normalize(v, dataset) for v in views]
 
 
 class DINOHead(nn.Module):
-    """Projection head (§3.1 "Network architecture"): MLP with GELU, l2-normalised bottleneck, weight-normalised bias-free last layer."""
+    """Projection head (§3.1 "Network architecture"): MLP with GELU, l2-normalised bottleneck, weight-normalised
+    bias-free last layer."""
 
-    def __init__(self, in_dim: int, out_dim: int, hidden_dim: int, bottleneck_dim: int, num_layers: int, norm_last_layer: bool):
+    def __init__(
+        self, in_dim: int, out_dim: int, hidden_dim: int, bottleneck_dim: int, num_layers: int, norm_last_layer: bool
+    ):
         super().__init__()
         dims = [in_dim] + [hidden_dim] * (num_layers - 1) + [bottleneck_dim]
         layers: list[nn.Module] = []
@@ -230,7 +242,9 @@ def teacher_probs(t: torch.Tensor, center: torch.Tensor, temp: float) -> torch.T
     return F.softmax((t.float() - center) / temp, dim=-1)
 
 
-def dino_loss(s: torch.Tensor, t: torch.Tensor, center: torch.Tensor, student_temp: float, teacher_temp: float) -> torch.Tensor:
+def dino_loss(
+    s: torch.Tensor, t: torch.Tensor, center: torch.Tensor, student_temp: float, teacher_temp: float
+) -> torch.Tensor:
     """Eq 3: mean over pairs (teacher view i, student view v != i) of the batch mean of H(P_t, P_s).
 
     s: [V_s, B, K] student logits (views in multicrop order), t: [V_t, B, K] teacher logits (global views).
@@ -249,9 +263,18 @@ class DINO(nn.Module):
     def __init__(self, encoder_cfg: ViTConfig, cfg: DINOConfig, dataset: str, drop_path_rate: float = 0.1):
         super().__init__()
         if cfg.local_crop_size % encoder_cfg.patch_size:
-            raise ValueError(f"local_crop_size={cfg.local_crop_size} must be a multiple of patch_size={encoder_cfg.patch_size}")
+            raise ValueError(
+                f"local_crop_size={cfg.local_crop_size} must be a multiple of patch_size={encoder_cfg.patch_size}"
+            )
         self.cfg, self.dataset = cfg, dataset
-        head = (encoder_cfg.embed_dim, cfg.out_dim, cfg.head_hidden_dim, cfg.head_bottleneck_dim, cfg.head_layers, cfg.norm_last_layer)
+        head = (
+            encoder_cfg.embed_dim,
+            cfg.out_dim,
+            cfg.head_hidden_dim,
+            cfg.head_bottleneck_dim,
+            cfg.head_layers,
+            cfg.norm_last_layer,
+        )
         self.student = MultiCropNet(ViTEncoder(encoder_cfg, drop_path_rate), DINOHead(*head))
         self.teacher = MultiCropNet(ViTEncoder(encoder_cfg), DINOHead(*head))  # no drop-path in the teacher (main_dino.py)
         self.teacher.load_state_dict(self.student.state_dict())

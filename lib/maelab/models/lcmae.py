@@ -22,8 +22,8 @@ import torch.nn as nn
 from ..data.augment import mae_augment
 from .losses import cross_view_loss, in_view_loss, normalized_std
 from .mae import MaskedAutoencoder
-from .vit import ViTEncoder
 from .targets import patchify
+from .vit import ViTEncoder
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,9 @@ class LCMAE(nn.Module):
     def encoder(self) -> ViTEncoder:
         return self.mae.encoder
 
-    def forward(self, images: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return self.objective(mae_augment(images, self.dataset, generator))
 
     def objective(self, imgs: torch.Tensor, mask_ratio: float | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -6,9 +6,9 @@ xavier-uniform init of every Linear (the patch projection is initialised as a Li
 """
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Iterator
 
 import torch
 import torch.nn as nn

@@ -130,8 +130,7 @@ def _min_dim_cover(universe: frozenset[str], candidates: Mapping[str, frozenset[
     by_src: dict[frozenset[str], str] = {}
     for z in sorted(candidates, key=lambda z: (rank[z], z)):
         by_src.setdefault(candidates[z], z)
-    options = {s: sorted((src for src in by_src if s in src), key=lambda src: (len(src), rank[by_src[src]]))
-               for s in universe}
+    options = {s: sorted((src for src in by_src if s in src), key=lambda src: (len(src), rank[by_src[src]])) for s in universe}
     best: list = [None, float("inf")]
 
     def search(chosen: list[str], covered: frozenset[str], cost: int) -> None:
@@ -207,17 +206,22 @@ def s_mc(graph: nx.DiGraph, masked: set[str], C: set[str]) -> set[str]:
 # Brute-force check of Theorem 1
 
 
-def _conditions_1_2(src: Mapping[str, frozenset[str]], masked: set[str], visible: set[str],
-                    C: set[str], S_m: set[str], S_mc: set[str]) -> list[str]:
+def _conditions_1_2(
+    src: Mapping[str, frozenset[str]], masked: set[str], visible: set[str], C: set[str], S_m: set[str], S_mc: set[str]
+) -> list[str]:
     problems = []
     for name, x, S in (("x_m", masked, S_m), ("x_mc", visible, S_mc)):
         carried, needed = _union(src, C | S), _union(src, x)
         if needed - carried:
-            problems.append(f"condition 1: {name} is not determined by (C, S): its sources {sorted(needed - carried)} "
-                            "are not carried by C or S")
+            problems.append(
+                f"condition 1: {name} is not determined by (C, S): its sources {sorted(needed - carried)} "
+                "are not carried by C or S"
+            )
         if carried - needed:
-            problems.append(f"condition 1: (C, S) is not recoverable from {name}: sources {sorted(carried - needed)} "
-                            f"are not sources of {name}")
+            problems.append(
+                f"condition 1: (C, S) is not recoverable from {name}: sources {sorted(carried - needed)} "
+                f"are not sources of {name}"
+            )
     common = _union(src, S_m) & _union(src, C | S_mc)
     if common:
         problems.append(f"condition 2: S_m and (C, S_mc) have common sources {sorted(common)}")
@@ -244,11 +248,13 @@ def theorem1_holds(graph: nx.DiGraph, masked: set[str], C: set[str], S_m: set[st
             Cp = set(subset)
             S_m_p, S_mc_p = (set(_union(src, x) - _union(src, Cp)) for x in (masked, visible))
             if (smallest is None or dim(src, Cp) < dim(src, smallest)) and not _conditions_1_2(
-                    src, masked, visible, Cp, S_m_p, S_mc_p):
+                src, masked, visible, Cp, S_m_p, S_mc_p
+            ):
                 smallest = Cp
     if smallest is not None and dim(src, smallest) < dim(src, C):
-        problems.append(f"condition 3: C = {sorted(C)} has dim {dim(src, C)} but C' = {sorted(smallest)} "
-                        f"has dim {dim(src, smallest)}")
+        problems.append(
+            f"condition 3: C = {sorted(C)} has dim {dim(src, C)} but C' = {sorted(smallest)} has dim {dim(src, smallest)}"
+        )
     return problems
 
 
@@ -285,8 +291,18 @@ def figure4_graph() -> nx.DiGraph:
     The figure's edges are not in the text; this reading makes each high-level variable the root of its own subtree,
     z1 -> z3, z4 and z2 -> z5, z6, with z3 -> x1, x2; z4 -> x3; z5 -> x4; z6 -> x5, x6, which reproduces all three
     statements of §2.3 with the masks of `FIGURE4_MASKS`."""
-    edges = [("z1", "z3"), ("z1", "z4"), ("z2", "z5"), ("z2", "z6"),
-             ("z3", "x1"), ("z3", "x2"), ("z4", "x3"), ("z5", "x4"), ("z6", "x5"), ("z6", "x6")]
+    edges = [
+        ("z1", "z3"),
+        ("z1", "z4"),
+        ("z2", "z5"),
+        ("z2", "z6"),
+        ("z3", "x1"),
+        ("z3", "x2"),
+        ("z4", "x3"),
+        ("z5", "x4"),
+        ("z6", "x5"),
+        ("z6", "x6"),
+    ]
     graph = nx.DiGraph(edges)
     for v in list(graph):
         graph.nodes[v]["kind"] = "observed" if v.startswith("x") else "latent"
@@ -311,14 +327,22 @@ def printed_counterexamples() -> dict[str, tuple[nx.DiGraph, set[str]]]:
     - "parentless root": r -> x1 (masked), s -> x2. r is x1's only source but has no exogenous parent, so
       LocateParents never puts it in S_m and x1 is not determined by (C, S_m) = ({}, {}): condition 1 fails."""
     latent, observed = "latent", "observed"
-    redundant = _graph([("r", "a"), ("r", "b"), ("a", "x1"), ("a", "x2"), ("b", "x1"), ("b", "x2")],
-                       {"r": latent, "a": latent, "b": latent, "x1": observed, "x2": observed})
+    redundant = _graph(
+        [("r", "a"), ("r", "b"), ("a", "x1"), ("a", "x2"), ("b", "x1"), ("b", "x2")],
+        {"r": latent, "a": latent, "b": latent, "x1": observed, "x2": observed},
+    )
     root = _graph([("r", "x1"), ("s", "x2")], {"r": latent, "s": latent, "x1": observed, "x2": observed})
     return {"redundant C": (redundant, {"x1"}), "parentless root": (root, {"x1"})}
 
 
-def random_hierarchical_dag(rng: random.Random, latent_layers: Sequence[int] | None = None, n_observed: int | None = None,
-                            latent_noise: float = 1.0, observed_noise: bool = True, max_parents: int = 2) -> nx.DiGraph:
+def random_hierarchical_dag(
+    rng: random.Random,
+    latent_layers: Sequence[int] | None = None,
+    n_observed: int | None = None,
+    latent_noise: float = 1.0,
+    observed_noise: bool = True,
+    max_parents: int = 2,
+) -> nx.DiGraph:
     """A random layered DAG: latent layers ``z{l}_{i}`` (each latent of layer l > 0 has 1..max_parents parents in layer
     l - 1), observed leaves ``x{i}`` with 1..max_parents latent parents (from the last layer with probability 0.75,
     else from any layer). Each latent gets its own exogenous parent ``e_{z}`` with probability `latent_noise` (1: the
@@ -427,8 +451,15 @@ def layered_layout(graph: nx.DiGraph) -> dict[str, tuple[float, float]]:
     return pos
 
 
-def draw(graph: nx.DiGraph, masked: set[str], C: Iterable[str] = (), S_m: Iterable[str] = (), S_mc: Iterable[str] = (),
-         ax=None, title: str | None = None):
+def draw(
+    graph: nx.DiGraph,
+    masked: set[str],
+    C: Iterable[str] = (),
+    S_m: Iterable[str] = (),
+    S_mc: Iterable[str] = (),
+    ax=None,
+    title: str | None = None,
+):
     """Draw `graph` layered like Fig. 4: masked pixels dark with a cross mark, visible pixels white, C blue (as in the
     paper), S_m orange, S_mc green, other latents light grey; exogenous nodes small. Returns the axes."""
     import matplotlib.pyplot as plt
@@ -437,8 +468,15 @@ def draw(graph: nx.DiGraph, masked: set[str], C: Iterable[str] = (), S_m: Iterab
     if ax is None:
         ax = plt.gca()
     C, S_m, S_mc = set(C), set(S_m), set(S_mc)
-    palette = {"masked": "#555555", "visible": "white", "C": "#4c8bf5", "S_m": "#f5a04c", "S_mc": "#5bbf6a",
-               "latent": "#e6e6e6", "exogenous": "#f7f7f7"}
+    palette = {
+        "masked": "#555555",
+        "visible": "white",
+        "C": "#4c8bf5",
+        "S_m": "#f5a04c",
+        "S_mc": "#5bbf6a",
+        "latent": "#e6e6e6",
+        "exogenous": "#f7f7f7",
+    }
 
     def role(v: str) -> str:
         if v in C:
@@ -456,13 +494,17 @@ def draw(graph: nx.DiGraph, masked: set[str], C: Iterable[str] = (), S_m: Iterab
     main = [v for v in graph if v not in exogenous]
     nx.draw_networkx_edges(graph, pos, ax=ax, arrows=True, arrowsize=10, edge_color="#888888", node_size=500)
     for nodes, size in ((main, 600), (exogenous, 120)):
-        nx.draw_networkx_nodes(graph, pos, nodelist=nodes, ax=ax, node_size=size, edgecolors="black",
-                               node_color=[palette[role(v)] for v in nodes])
+        nx.draw_networkx_nodes(
+            graph, pos, nodelist=nodes, ax=ax, node_size=size, edgecolors="black", node_color=[palette[role(v)] for v in nodes]
+        )
     for nodes, colour in (([v for v in main if v in masked], "white"), ([v for v in main if v not in masked], "black")):
-        nx.draw_networkx_labels(graph, pos, {v: f"{v}\n×" if v in masked else v for v in nodes}, ax=ax, font_size=8,
-                                font_color=colour)
-    handles = [Line2D([], [], marker="o", ls="", markersize=9, markeredgecolor="black", markerfacecolor=palette[r], label=r)
-               for r in ("masked", "visible", "C", "S_m", "S_mc")]
+        nx.draw_networkx_labels(
+            graph, pos, {v: f"{v}\n×" if v in masked else v for v in nodes}, ax=ax, font_size=8, font_color=colour
+        )
+    handles = [
+        Line2D([], [], marker="o", ls="", markersize=9, markeredgecolor="black", markerfacecolor=palette[r], label=r)
+        for r in ("masked", "visible", "C", "S_m", "S_mc")
+    ]
     ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, -0.18), ncol=5, fontsize=7, frameon=False)
     ax.set_title(title or "")
     ax.axis("off")

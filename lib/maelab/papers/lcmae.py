@@ -111,7 +111,9 @@ def runs(p: Profile, seed: int) -> list[Run]:
         spec = pretrain(p, seed, decoder=t1_decoder, optim=t1_optim, lcmae=LCMAESpec(losses, p.lcmae.projector_dim))
         out += with_evals(Run(table1_name(setting, seed), spec), p, seed)
     for kind in DECODERS:
-        out += with_evals(Run(decoder_name(kind, seed), pretrain(p, seed, decoder=replace(p.decoder, kind=kind))), p, seed, lp=False)
+        out += with_evals(
+            Run(decoder_name(kind, seed), pretrain(p, seed, decoder=replace(p.decoder, kind=kind))), p, seed, lp=False
+        )
     for block in p.lcmae.ae_blocks:
         out += with_evals(Run(ae_name(block, seed), pretrain(p, seed, mask_ratio=0.0, target_block=block)), p, seed)
     data, optim = single_image(p, p.lcmae.single_image_epoch_fraction)
@@ -139,11 +141,15 @@ def collapse_spreads(results_dir: Path, p: Profile, names: list[str], n_images: 
             out = model.mae(imgs)
             token = out.mask.argmax(dim=1)  # first removed token of each image
             h = out.hidden[torch.arange(len(imgs)), token]
-            rows.append([normalized_std(model.projector(h)), normalized_std(h), normalized_std(model.mae.encoder(imgs)[0][:, 0])])
+            rows.append(
+                [normalized_std(model.projector(h)), normalized_std(h), normalized_std(model.mae.encoder(imgs)[0][:, 0])]
+            )
         return {"spreads": np.array(rows, dtype=float)}
 
     spreads = cached(analysis_path(results_dir, p, "collapse_spreads"), compute, runs=names, n=n_images, seed=seed)["spreads"]
-    return pd.DataFrame(spreads, index=pd.Index(names, name="run"), columns=["spread of v", "spread of h", "spread of encoder cls"])
+    return pd.DataFrame(
+        spreads, index=pd.Index(names, name="run"), columns=["spread of v", "spread of h", "spread of encoder cls"]
+    )
 
 
 @torch.no_grad()
@@ -165,8 +171,9 @@ def decoder_layers(mae: MaskedAutoencoder, imgs: torch.Tensor, mask_seed: int = 
     return {"attn": torch.stack(maps, 1), "features": torch.stack(outputs, 1), "mask": out.mask[0]}
 
 
-def decoder_semantics(results_dir: Path, p: Profile, mae_run: str, ref_run: str, n_images: int, mask_seed: int = 0,
-                      example_images: int = 2) -> dict[str, np.ndarray]:
+def decoder_semantics(
+    results_dir: Path, p: Profile, mae_run: str, ref_run: str, n_images: int, mask_seed: int = 0, example_images: int = 2
+) -> dict[str, np.ndarray]:
     """Fig 2-4 per decoder layer and image: S_attn (eq 7), S_sim (eq 8), attention distance of removed tokens.
 
     S_attn: attention rows of the removed (query) tokens over all keys incl. cls, [k, heads, n] per image;
@@ -184,24 +191,40 @@ def decoder_semantics(results_dir: Path, p: Profile, mae_run: str, ref_run: str,
         layers = decoder_layers(mae, imgs, mask_seed)
         removed = layers["mask"].bool().nonzero().squeeze(1)
         attn = layers["attn"][:, :, :, 1 + removed]  # queries = removed tokens: [I, layers, H, k, N]
-        s_attn_images = torch.stack([s_attn_per_image(attn[:, l]) for l in range(attn.shape[1])])  # [layers, I]
+        s_attn_images = torch.stack([s_attn_per_image(attn[:, layer]) for layer in range(attn.shape[1])])  # [layers, I]
         with torch.no_grad():
             w_ref = similarity_weights(ref(imgs)[0][:, 1:])
         n_layers = attn.shape[1]
-        s_sim_images = torch.stack([s_sim_per_image(w_ref, similarity_weights(layers["features"][:, l])) for l in range(n_layers)])
+        s_sim_images = torch.stack(
+            [s_sim_per_image(w_ref, similarity_weights(layers["features"][:, layer])) for layer in range(n_layers)]
+        )
         c = mae.cfg.encoder
         dist = patch_center_distances(c.grid_size, c.patch_size)[removed]  # [k, L]
         patch_attn = attn[..., 1:] / attn[..., 1:].sum(-1, keepdim=True)  # drop cls key, renormalise
         dec_distance = (patch_attn * dist).sum(-1).mean(dim=(2, 3)).T  # [layers, I]
         picks = removed[torch.linspace(0, len(removed) - 1, 2).long()]
         example = layers["attn"][:example_images][:, :, :, 1 + picks].mean(2).transpose(1, 2)  # [E, 2, layers, N]
-        return {"s_attn_images": s_attn_images.numpy(), "s_sim_images": s_sim_images.numpy(),
-                "decoder_distance_images": dec_distance.numpy(), "uniform_distance": dist.mean().numpy(),
-                "mask": layers["mask"].numpy(), "example_maps": example.numpy(), "example_queries": picks.numpy(),
-                "example_images": imgs[:example_images].numpy(), "labels": labels.numpy()}
+        return {
+            "s_attn_images": s_attn_images.numpy(),
+            "s_sim_images": s_sim_images.numpy(),
+            "decoder_distance_images": dec_distance.numpy(),
+            "uniform_distance": dist.mean().numpy(),
+            "mask": layers["mask"].numpy(),
+            "example_maps": example.numpy(),
+            "example_queries": picks.numpy(),
+            "example_images": imgs[:example_images].numpy(),
+            "labels": labels.numpy(),
+        }
 
-    return cached(analysis_path(results_dir, p, f"decoder_semantics_{mae_run}"), compute, mae=mae_run, ref=ref_run,
-                  n=n_images, seed=mask_seed, examples=example_images)
+    return cached(
+        analysis_path(results_dir, p, f"decoder_semantics_{mae_run}"),
+        compute,
+        mae=mae_run,
+        ref=ref_run,
+        n=n_images,
+        seed=mask_seed,
+        examples=example_images,
+    )
 
 
 @torch.no_grad()
@@ -228,17 +251,22 @@ def reformulation_check(results_dir: Path, p: Profile, mae_run: str, n_images: i
             l4, r4 = eq4_sides(h_a[b], x[b], removed, removed.roll(1))
             lhs4.append(l4)
             rhs4.append(r4)
-        return {"eq2_lhs": lhs2[both].numpy(), "eq2_rhs": rhs2[both].numpy(),
-                "eq2_cross_term": ((h_a - h_b) ** 2).sum(-1)[both].numpy(),
-                "eq2_pred_error": ((h_b - x) ** 2).sum(-1)[both].numpy(),
-                "eq4_lhs": torch.cat(lhs4).numpy(), "eq4_rhs": torch.cat(rhs4).numpy()}
+        return {
+            "eq2_lhs": lhs2[both].numpy(),
+            "eq2_rhs": rhs2[both].numpy(),
+            "eq2_cross_term": ((h_a - h_b) ** 2).sum(-1)[both].numpy(),
+            "eq2_pred_error": ((h_b - x) ** 2).sum(-1)[both].numpy(),
+            "eq4_lhs": torch.cat(lhs4).numpy(),
+            "eq4_rhs": torch.cat(rhs4).numpy(),
+        }
 
     return cached(analysis_path(results_dir, p, f"reformulation_{mae_run}"), compute, run=mae_run, n=n_images, seed=seed)
 
 
 @torch.no_grad()
-def untrained_reformulation(results_dir: Path, p: Profile, mae_run: str, n_images: int,
-                             seed: int = 0) -> dict[str, np.ndarray]:
+def untrained_reformulation(
+    results_dir: Path, p: Profile, mae_run: str, n_images: int, seed: int = 0
+) -> dict[str, np.ndarray]:
     """`reformulation_check`'s eq 2 terms for the same architecture at initialisation (torch.manual_seed(run seed), as the
     pretraining job builds it; no weights needed) and the same masks: the baseline of "training shrinks the cross-view
     term"."""
@@ -253,8 +281,10 @@ def untrained_reformulation(results_dir: Path, p: Profile, mae_run: str, n_image
     out_a = mae(imgs, noise=torch.rand(len(imgs), units, generator=g))
     out_b = mae(imgs, noise=torch.rand(len(imgs), units, generator=g))
     both = (out_a.mask * out_b.mask).bool()
-    return {"eq2_cross_term": ((out_a.pred - out_b.pred) ** 2).sum(-1)[both].numpy(),
-            "eq2_pred_error": ((out_b.pred - out_a.target) ** 2).sum(-1)[both].numpy()}
+    return {
+        "eq2_cross_term": ((out_a.pred - out_b.pred) ** 2).sum(-1)[both].numpy(),
+        "eq2_pred_error": ((out_b.pred - out_a.target) ** 2).sum(-1)[both].numpy(),
+    }
 
 
 def reference_learned(results_dir: Path, p: Profile, ref_run: str, floor: float | None) -> tuple[str | None, str]:
@@ -271,7 +301,9 @@ def reference_learned(results_dir: Path, p: Profile, ref_run: str, floor: float 
     delta, ci = seed_bootstrap_delta(correctness(results_dir, p, [f"{ref_run}_lp"]), correctness(results_dir, p, [random_lp]))
     verdict, evidence = verdict_seed_aware(ci, 1, 1, floor)
     entropy = finished_result(results_dir, p, ref_run)["final"].get("teacher_entropy", float("nan"))
-    text = (f"{ref_run}'s probe - random encoder's probe {format_estimate(delta, ci)} points ({verdict}: {evidence}); "
-            f"final teacher "
-            f"entropy {entropy:.2f} of the uniform maximum ln {p.dino.out_dim} = {np.log(p.dino.out_dim):.2f}")
+    text = (
+        f"{ref_run}'s probe - random encoder's probe {format_estimate(delta, ci)} points ({verdict}: {evidence}); "
+        f"final teacher "
+        f"entropy {entropy:.2f} of the uniform maximum ln {p.dino.out_dim} = {np.log(p.dino.out_dim):.2f}"
+    )
     return (None if verdict == "reproduced" else f"the reference {ref_run} did not measurably learn: {text}"), text

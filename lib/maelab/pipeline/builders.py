@@ -32,23 +32,47 @@ def default_mae_name(p: Profile, seed: int = 0) -> str:
     return ratio_name(p.masking.mask_ratio, seed)
 
 
-def pretrain(p: Profile, seed: int, decoder: DecoderConfig | None = None, optim: OptimConfig | None = None,
-             lcmae: LCMAESpec | None = None, data: DataConfig | None = None, **masking) -> PretrainSpec:
+def pretrain(
+    p: Profile,
+    seed: int,
+    decoder: DecoderConfig | None = None,
+    optim: OptimConfig | None = None,
+    lcmae: LCMAESpec | None = None,
+    data: DataConfig | None = None,
+    **masking,
+) -> PretrainSpec:
     """MAE pretraining at the profile's scale; keyword overrides: mask_ratio, mask_unit, target_block, norm_pix_loss."""
-    defaults = {"mask_ratio": p.masking.mask_ratio, "mask_unit": p.masking.mask_unit or None,  # TOML 0 = MAEConfig's None
-                "norm_pix_loss": p.masking.norm_pix_loss}
+    defaults = {
+        "mask_ratio": p.masking.mask_ratio,
+        "mask_unit": p.masking.mask_unit or None,  # TOML 0 = MAEConfig's None
+        "norm_pix_loss": p.masking.norm_pix_loss,
+    }
     model = MAEConfig(encoder=p.encoder, decoder=decoder or p.decoder, **{**defaults, **masking})
     return PretrainSpec(data or p.data, model, optim or p.pretrain, lcmae, seed)
 
 
 def finetune(p: Profile, init: Run | None, seed: int) -> FinetuneSpec:
-    return FinetuneSpec(data=p.finetune_data, encoder=p.encoder, init=init.name if init else "",
-                        init_hash=init.hash if init else "", optim=p.finetune, seed=seed, recipe=p.finetune_recipe)
+    return FinetuneSpec(
+        data=p.finetune_data,
+        encoder=p.encoder,
+        init=init.name if init else "",
+        init_hash=init.hash if init else "",
+        optim=p.finetune,
+        seed=seed,
+        recipe=p.finetune_recipe,
+    )
 
 
 def probe(p: Profile, init: Run | None, seed: int, recipe: ProbeConfig | None = None) -> ProbeSpec:
-    return ProbeSpec(data=p.probe_data, encoder=p.encoder, init=init.name if init else "",
-                     init_hash=init.hash if init else "", optim=p.probe, seed=seed, recipe=recipe or p.probe_recipe)
+    return ProbeSpec(
+        data=p.probe_data,
+        encoder=p.encoder,
+        init=init.name if init else "",
+        init_hash=init.hash if init else "",
+        optim=p.probe,
+        seed=seed,
+        recipe=recipe or p.probe_recipe,
+    )
 
 
 def with_evals(pre: Run, p: Profile, seed: int, ft: bool = True, lp: bool = True) -> list[Run]:
@@ -70,13 +94,20 @@ def ratio_sweep(p: Profile, seed: int, ratios: tuple[float, ...]) -> list[Run]:
     """MAE pretrainings over mask ratios (the default ratio is the default MAE, with its evaluations)."""
     runs = []
     for ratio in ratios:
-        runs += default_mae(p, seed) if ratio == p.masking.mask_ratio else [Run(ratio_name(ratio, seed), pretrain(p, seed, mask_ratio=ratio))]
+        runs += (
+            default_mae(p, seed)
+            if ratio == p.masking.mask_ratio
+            else [Run(ratio_name(ratio, seed), pretrain(p, seed, mask_ratio=ratio))]
+        )
     return runs
 
 
 def random_init(p: Profile, seed: int) -> list[Run]:
     """The random-init baselines: a ViT finetuned from scratch (`scratch_ft`) and a probe of a random encoder."""
-    return [Run(seeded("scratch_ft", seed), finetune(p, None, seed)), Run(seeded("random_init_lp", seed), probe(p, None, seed))]
+    return [
+        Run(seeded("scratch_ft", seed), finetune(p, None, seed)),
+        Run(seeded("random_init_lp", seed), probe(p, None, seed)),
+    ]
 
 
 def dino_reference(p: Profile, seed: int) -> list[Run]:
@@ -93,5 +124,7 @@ def calibration(p: Profile) -> list[Run]:
 def single_image(p: Profile, epoch_fraction: float) -> tuple[DataConfig, OptimConfig]:
     """Data and schedule of pretraining on one image repeated to a full epoch, for `epoch_fraction` of the epochs."""
     data = replace(p.data, train_subset=1, repeat_to=images_per_epoch(p.data))
-    optim = replace(p.pretrain, epochs=p.pretrain.epochs * epoch_fraction, warmup_epochs=p.pretrain.warmup_epochs * epoch_fraction)
+    optim = replace(
+        p.pretrain, epochs=p.pretrain.epochs * epoch_fraction, warmup_epochs=p.pretrain.warmup_epochs * epoch_fraction
+    )
     return data, optim

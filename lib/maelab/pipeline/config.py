@@ -8,20 +8,21 @@ profiles, sections and keys are errors that list the valid names.
 import dataclasses
 import hashlib
 import json
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import tomllib
+
 from ..data.datasets import DataConfig
 from ..models.decoders import DecoderConfig
 from ..models.dino import DINOConfig
 from ..models.mae import MAEConfig
+from ..models.vit import ViTConfig
 from ..training.finetune import FinetuneConfig
 from ..training.optim import OptimConfig
 from ..training.probe import ProbeConfig
-from ..models.vit import ViTConfig
 
 PROFILE_DIR = Path(__file__).parent / "profiles"
 
@@ -176,8 +177,10 @@ def parse_override(text: str) -> tuple[str, str, object]:
     section is "" for a top-level key. An unknown section is an error naming the override."""
     lhs = text.split("=", 1)[0].strip()
     if "=" not in text or ("." not in lhs and lhs not in TOP_LEVEL):
-        raise ConfigError(f"override {text!r} must look like section.key=value (e.g. pretrain.epochs=10) or "
-                          f"{'/'.join(TOP_LEVEL)}=value (e.g. seeds=[0,1,2])")
+        raise ConfigError(
+            f"override {text!r} must look like section.key=value (e.g. pretrain.epochs=10) or "
+            f"{'/'.join(TOP_LEVEL)}=value (e.g. seeds=[0,1,2])"
+        )
     rhs = text.split("=", 1)[1]
     section, key = lhs.split(".", 1) if "." in lhs else ("", lhs)
     if section and section not in SECTIONS:

@@ -71,8 +71,15 @@ def estimate(runs: list[Run], p: Profile) -> list[Estimate]:
     devices = max(1, p.slurm.nodes * p.slurm.gpus_per_node) if p.runtime.device != "cpu" else 1
     out = []
     for run in runs:
-        key = repr((run.kind, getattr(run.spec, "model", None), getattr(run.spec, "encoder", None),
-                    getattr(run.spec, "dino", None), getattr(run.spec, "recipe", None)))
+        key = repr(
+            (
+                run.kind,
+                getattr(run.spec, "model", None),
+                getattr(run.spec, "encoder", None),
+                getattr(run.spec, "dino", None),
+                getattr(run.spec, "recipe", None),
+            )
+        )
         if key not in per_model:
             per_model[key] = flops_per_image(run)
         tflop = per_model[key] * images_processed(run) / 1e12
@@ -85,16 +92,20 @@ def describe(estimates: list[Estimate], p: Profile) -> str:
     """The resource request of one job and each run's estimate, then the total, as printed by a dry run."""
     s, gpu = p.slurm, p.runtime.device != "cpu"
     unit = "GPU-hours" if gpu else "job-hours"
-    request = (f"each job: {s.nodes} node(s) x {s.gpus_per_node} GPU(s), {s.tasks_per_node} task(s) x {s.cpus_per_task} CPUs, "
-               f"time limit {s.timeout_min} min (SLURM); estimates assume {p.runtime.achieved_tflops:g} TFLOP/s achieved "
-               f"per job (runtime.achieved_tflops; measure it with benchmarks/throughput.py)")
+    request = (
+        f"each job: {s.nodes} node(s) x {s.gpus_per_node} GPU(s), {s.tasks_per_node} task(s) x {s.cpus_per_task} CPUs, "
+        f"time limit {s.timeout_min} min (SLURM); estimates assume {p.runtime.achieved_tflops:g} TFLOP/s achieved "
+        f"per job (runtime.achieved_tflops; measure it with benchmarks/throughput.py)"
+    )
     lines = [request]
     for e in estimates:
         attempts = math.ceil(e.hours * 60 / s.timeout_min) if e.hours else 1
         note = f", {attempts - 1} requeue(s) at the time limit" if attempts > 1 else ""
         if attempts - 1 > s.max_num_timeout:
             note += f" > slurm.max_num_timeout={s.max_num_timeout}: raise it"
-        lines.append(f"  {e.name:28s} {e.kind:9s} {e.tflop:10.4g} TFLOP  {e.hours * 60:9.3g} min  {e.device_hours:9.3g} {unit}{note}")
+        lines.append(
+            f"  {e.name:28s} {e.kind:9s} {e.tflop:10.4g} TFLOP  {e.hours * 60:9.3g} min  {e.device_hours:9.3g} {unit}{note}"
+        )
     total = sum(e.device_hours for e in estimates)
     lines.append(f"total: {len(estimates)} runs, {sum(e.tflop for e in estimates):.4g} TFLOP, about {total:.3g} {unit}")
     return "\n".join(lines)

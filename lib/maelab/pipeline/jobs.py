@@ -46,9 +46,20 @@ class Job:
 
     def train(self, model: torch.nn.Module, objective, dataset, groups: list[dict] | None = None) -> dict:
         spec = self.run.spec
-        return train(model, objective, dataset, spec.optim, self.dir, self.env, spec.seed, groups=groups,
-                     log_every=self.rt.log_every, save_every_s=self.rt.save_every_s, num_workers=spec.data.num_workers,
-                     desc=self.run.name)
+        return train(
+            model,
+            objective,
+            dataset,
+            spec.optim,
+            self.dir,
+            self.env,
+            spec.seed,
+            groups=groups,
+            log_every=self.rt.log_every,
+            save_every_s=self.rt.save_every_s,
+            num_workers=spec.data.num_workers,
+            desc=self.run.name,
+        )
 
     def save(self, obj: object, file: str) -> None:
         if self.env.is_main:
@@ -101,8 +112,9 @@ def _probe(job: Job) -> dict:
     model = ProbeModel(job.init(ViTEncoder(spec.encoder), spec), NUM_CLASSES[spec.data.name], spec.recipe).to(job.env.device)
     train_set, test_set = load_dataset(spec.data, train=True), load_dataset(spec.data, train=False)
     if not spec.recipe.augment:
-        train_set, test_set = (cache_inputs(model, s, spec.data.name, job.rt.eval_batch_size, job.env.device)
-                               for s in (train_set, test_set))
+        train_set, test_set = (
+            cache_inputs(model, s, spec.data.name, job.rt.eval_batch_size, job.env.device) for s in (train_set, test_set)
+        )
     job.train(model, probe_objective(spec.data.name, spec.recipe.augment), train_set)
     job.save(model.state_dict(), "probe.pt")
     if spec.recipe.augment:
@@ -136,14 +148,29 @@ def execute(run: Run, results_dir: Path, profile: str, rt: RuntimeConfig) -> dic
     if env.is_main:
         (d / "DONE").unlink(missing_ok=True)  # a rebuild, or a DONE beside a result.json or artifact that is damaged
         d.mkdir(parents=True, exist_ok=True)
-        save_json(d / "config.json", {"name": run.name, "kind": run.kind, "hash": run.hash, "spec": identity(run.spec),
-                                      "data_root": run.spec.data.root})
+        save_json(
+            d / "config.json",
+            {
+                "name": run.name,
+                "kind": run.kind,
+                "hash": run.hash,
+                "spec": identity(run.spec),
+                "data_root": run.spec.data.root,
+            },
+        )
         (d / "config.hash").write_text(run.hash + "\n")
     start = time.time()
     result = EXECUTE[run.kind](Job(run, results_dir, profile, rt, env))
     if env.is_main:
-        result.update(name=run.name, kind=run.kind, hash=run.hash, wall_s=earlier_s + time.time() - start,
-                      device=str(env.device), world_size=env.world_size, threads=torch.get_num_threads())
+        result.update(
+            name=run.name,
+            kind=run.kind,
+            hash=run.hash,
+            wall_s=earlier_s + time.time() - start,
+            device=str(env.device),
+            world_size=env.world_size,
+            threads=torch.get_num_threads(),
+        )
         save_json(d / "result.json", result)
         tmp = d / f".DONE.tmp{os.getpid()}"
         tmp.write_text(run.hash + "\n")

@@ -83,8 +83,9 @@ def pending(runs: list[Run], results_dir: Path, profile: str, rebuild: tuple[str
     states = {r.name: run_state(run_dir(results_dir, profile, r.name), r) for r in runs}
     unknown = sorted(set(rebuild) - set(states))
     if unknown:
-        raise ValueError(f"--rebuild {unknown[0]}: no such run in this profile and paper selection "
-                         f"(see `python -m maelab status`)")
+        raise ValueError(
+            f"--rebuild {unknown[0]}: no such run in this profile and paper selection (see `python -m maelab status`)"
+        )
     todo = {n for n, state in states.items() if state not in ("done", "weights-missing")}
     todo |= {n for n in rebuild if states[n] == "weights-missing"}  # a run with its weights present is already done
     by_name = {r.name: r for r in runs}
@@ -110,11 +111,27 @@ def make_executor(cluster: str, folder: Path, p: Profile):
     s = p.slurm
     ex = submitit.AutoExecutor(folder=folder, cluster=cluster, slurm_max_num_timeout=s.max_num_timeout)
     if cluster == "slurm":
-        extra = {k: v for k, v in (("slurm_account", s.account), ("slurm_qos", s.qos), ("slurm_constraint", s.constraint),
-                                   ("slurm_partition", s.partition)) if v}
-        ex.update_parameters(timeout_min=s.timeout_min, nodes=s.nodes, gpus_per_node=s.gpus_per_node or None,
-                             tasks_per_node=s.tasks_per_node, cpus_per_task=s.cpus_per_task, mem_gb=s.mem_gb or None,
-                             slurm_array_parallelism=s.array_parallelism, slurm_setup=list(s.setup), **extra)
+        extra = {
+            k: v
+            for k, v in (
+                ("slurm_account", s.account),
+                ("slurm_qos", s.qos),
+                ("slurm_constraint", s.constraint),
+                ("slurm_partition", s.partition),
+            )
+            if v
+        }
+        ex.update_parameters(
+            timeout_min=s.timeout_min,
+            nodes=s.nodes,
+            gpus_per_node=s.gpus_per_node or None,
+            tasks_per_node=s.tasks_per_node,
+            cpus_per_task=s.cpus_per_task,
+            mem_gb=s.mem_gb or None,
+            slurm_array_parallelism=s.array_parallelism,
+            slurm_setup=list(s.setup),
+            **extra,
+        )
     else:
         ex.update_parameters(timeout_min=24 * 60)
     return ex
@@ -136,8 +153,9 @@ def job_error(e: BaseException) -> str:
 def queued_slurm_jobs(timeout_s: float = 30) -> set[str] | None:
     """Ids ("123", "123_4") of this user's jobs the SLURM controller still holds; None when squeue does not answer."""
     try:
-        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i", "-u", getpass.getuser()], capture_output=True, text=True,
-                             timeout=timeout_s)
+        out = subprocess.run(
+            ["squeue", "-h", "-r", "-o", "%i", "-u", getpass.getuser()], capture_output=True, text=True, timeout=timeout_s
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return set(out.stdout.split()) if out.returncode == 0 else None
@@ -148,8 +166,13 @@ def _collect(job, run: Run, results_dir: Path, profile: str, vanished: bool = Fa
     folder keeps the originals)."""
     log = str(job.task(0).paths.stderr)
     if vanished and not job.done():
-        outcome = Outcome(run.name, "failed", log, f"SLURM job {job.job_id} left the queue without a result (cancelled, "
-                                                   f"killed, or its node failed); rerun to resume from its checkpoint")
+        outcome = Outcome(
+            run.name,
+            "failed",
+            log,
+            f"SLURM job {job.job_id} left the queue without a result (cancelled, "
+            f"killed, or its node failed); rerun to resume from its checkpoint",
+        )
     else:
         try:
             job.results()
@@ -250,9 +273,17 @@ class Dispatcher:
             time.sleep(1)
 
 
-def launch(runs: list[Run], p: Profile, results_dir: Path, cluster: str = "auto", dry_run: bool = False,
-           poll_s: float = 1.0, rebuild: tuple[str, ...] = (), gone_grace_s: float = 60.0,
-           stop_grace_s: float = 120.0) -> list[Outcome]:
+def launch(
+    runs: list[Run],
+    p: Profile,
+    results_dir: Path,
+    cluster: str = "auto",
+    dry_run: bool = False,
+    poll_s: float = 1.0,
+    rebuild: tuple[str, ...] = (),
+    gone_grace_s: float = 60.0,
+    stop_grace_s: float = 120.0,
+) -> list[Outcome]:
     """Execute every run that is not done, in dependency order; returns one Outcome per pending run.
 
     ConfigError (nothing submitted) when a pending run's data is missing. After Ctrl-C or SIGTERM: stops the
@@ -269,8 +300,9 @@ def launch(runs: list[Run], p: Profile, results_dir: Path, cluster: str = "auto"
         print(describe(estimate(todo, p), p), flush=True)
         return [Outcome(r.name, "planned") for wave in plan for r in wave]
     check_data(todo)
-    dispatcher = Dispatcher(make_executor(cluster, results_dir / p.name / "submitit" / "%j", p), cluster, p, results_dir,
-                            poll_s, gone_grace_s)
+    dispatcher = Dispatcher(
+        make_executor(cluster, results_dir / p.name / "submitit" / "%j", p), cluster, p, results_dir, poll_s, gone_grace_s
+    )
     outcomes: dict[str, Outcome] = {}
     with _signals_for_launcher():
         try:

@@ -579,14 +579,17 @@ def build_report(
     rows = [_section_row(name, expected.get(name, {}), nb_dir, report_dir, keep_code) for name in names]
     claims = [c for row in rows for c in row["claims"]]
     calibration, problem = _calibration(Path(results_dir), profile)
-    save_json(report_dir / "ledger.json", {
-        "profile": profile,
-        "verdicts": list(VERDICTS),
-        "stats": ledger_stats([c for c in claims if c["verdict"] in VERDICTS]),
-        "gates": calibration.gates if calibration else None,  # None: the calibration notebook has not run
-        "noise_floors": calibration.noise_floor if calibration else None,
-        "claims": claims,
-    })
+    save_json(
+        report_dir / "ledger.json",
+        {
+            "profile": profile,
+            "verdicts": list(VERDICTS),
+            "stats": ledger_stats([c for c in claims if c["verdict"] in VERDICTS]),
+            "gates": calibration.gates if calibration else None,  # None: the calibration notebook has not run
+            "noise_floors": calibration.noise_floor if calibration else None,
+            "claims": claims,
+        },
+    )
     forest = forest_plot(claims, report_dir / FOREST_PNG)
     gates = _gates_html(calibration, problem, profile)
     index = report_dir / "index.html"

@@ -84,8 +84,12 @@ Spec = PretrainSpec | DinoSpec | FinetuneSpec | ProbeSpec
 KINDS = {PretrainSpec: "pretrain", DinoSpec: "dino", FinetuneSpec: "finetune", ProbeSpec: "probe"}
 SPEC_OF_KIND = {kind: cls for cls, kind in KINDS.items()}
 # files a finished run must have for its readers (besides result.json and DONE)
-ARTIFACTS = {"pretrain": ("encoder.pt", "model.pt"), "dino": ("encoder.pt", "model.pt"),
-             "finetune": ("encoder.pt", "predictions.npz"), "probe": ("predictions.npz", "probe.pt")}
+ARTIFACTS = {
+    "pretrain": ("encoder.pt", "model.pt"),
+    "dino": ("encoder.pt", "model.pt"),
+    "finetune": ("encoder.pt", "predictions.npz"),
+    "probe": ("predictions.npz", "probe.pt"),
+}
 WEIGHTS = (".pt",)  # git-ignored: a fresh clone has results without weights
 
 
@@ -119,8 +123,10 @@ def read_json(path: Path) -> dict:
     except FileNotFoundError as e:
         raise RunNotReady(f"{path} is missing; Fix: run the runs stage (`./reproduce.sh --only runs`)") from e
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunNotReady(f"{path} does not parse ({e}); Fix: rerun the runs stage (`./reproduce.sh --only runs`), "
-                          f"which redoes a run whose files are damaged") from e
+        raise RunNotReady(
+            f"{path} does not parse ({e}); Fix: rerun the runs stage (`./reproduce.sh --only runs`), "
+            f"which redoes a run whose files are damaged"
+        ) from e
 
 
 def read_result(d: Path) -> dict:
@@ -186,8 +192,11 @@ def from_identity(cls: type, data: object, where: str = "spec") -> object:
     """Inverse of config.identity for a dataclass type: plain JSON -> the frozen dataclass tree."""
     if dataclasses.is_dataclass(cls):
         hints = typing.get_type_hints(cls)
-        kwargs = {f.name: from_identity(hints[f.name], data[f.name], f"{where}.{f.name}")
-                  for f in dataclasses.fields(cls) if f.name in data}
+        kwargs = {
+            f.name: from_identity(hints[f.name], data[f.name], f"{where}.{f.name}")
+            for f in dataclasses.fields(cls)
+            if f.name in data
+        }
         return cls(**kwargs)
     options = [t for t in typing.get_args(cls) if dataclasses.is_dataclass(t)]
     if options and data is not None:  # `X | None` with X a dataclass
@@ -207,8 +216,10 @@ def load_run(results_dir: Path, profile: str, name: str) -> Run:
     run = Run(name, from_identity(SPEC_OF_KIND[config["kind"]], config["spec"]))
     stored = (d / "config.hash").read_text().strip()
     if run.hash != stored:
-        raise RunConflict(f"{d / 'config.json'} rebuilds to hash {run.hash}, but config.hash says {stored}: "
-                          f"the directory was edited or written by another version; delete it and rerun")
+        raise RunConflict(
+            f"{d / 'config.json'} rebuilds to hash {run.hash}, but config.hash says {stored}: "
+            f"the directory was edited or written by another version; delete it and rerun"
+        )
     return run
 
 

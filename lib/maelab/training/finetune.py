@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from timm.data import Mixup
 from timm.layers import trunc_normal_
 
-from ..data.datasets import ImageTensors, iterate
 from ..data.augment import normalize, random_hflip, random_resized_crop
+from ..data.datasets import ImageTensors, iterate
 from ..models.vit import LayerNorm, ViTConfig, ViTEncoder
 
 POOLS = ("avg", "cls")
@@ -60,7 +60,8 @@ class ViTClassifier(nn.Module):
 
 
 def random_erasing(x: torch.Tensor, prob: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Per image with probability prob, replace a random box (2-33% of the area, aspect 0.3-3.3) by N(0, 1) noise (timm 'pixel' mode)."""
+    """Per image with probability prob, replace a random box (2-33% of the area, aspect 0.3-3.3) by N(0, 1) noise
+    (timm 'pixel' mode)."""
     B, C, H, W = x.shape
     dev = generator.device if generator is not None else x.device
     area = H * W * torch.empty(B, device=dev).uniform_(0.02, 1 / 3, generator=generator)
@@ -72,7 +73,12 @@ def random_erasing(x: torch.Tensor, prob: float, generator: torch.Generator | No
     apply = torch.rand(B, device=dev, generator=generator) < prob
     rows = torch.arange(H, device=dev).view(1, H, 1)
     cols = torch.arange(W, device=dev).view(1, 1, W)
-    box = (rows >= top.view(-1, 1, 1)) & (rows < (top + h).view(-1, 1, 1)) & (cols >= left.view(-1, 1, 1)) & (cols < (left + w).view(-1, 1, 1))
+    box = (
+        (rows >= top.view(-1, 1, 1))
+        & (rows < (top + h).view(-1, 1, 1))
+        & (cols >= left.view(-1, 1, 1))
+        & (cols < (left + w).view(-1, 1, 1))
+    )
     box = (box & apply.view(-1, 1, 1)).to(x.device)[:, None]
     noise = torch.randn(x.shape, device=dev, generator=generator).to(x)
     return torch.where(box, noise, x)
@@ -83,8 +89,11 @@ class FinetuneObjective:
 
     def __init__(self, cfg: FinetuneConfig, dataset: str, num_classes: int):
         self.cfg, self.dataset = cfg, dataset
-        self.mixup = Mixup(mixup_alpha=cfg.mixup, cutmix_alpha=cfg.cutmix, label_smoothing=cfg.label_smoothing,
-                           num_classes=num_classes) if cfg.mixup > 0 or cfg.cutmix > 0 else None
+        self.mixup = (
+            Mixup(mixup_alpha=cfg.mixup, cutmix_alpha=cfg.cutmix, label_smoothing=cfg.label_smoothing, num_classes=num_classes)
+            if cfg.mixup > 0 or cfg.cutmix > 0
+            else None
+        )
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator):
         x = x.float() / 255
@@ -104,8 +113,14 @@ class FinetuneObjective:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, ds: ImageTensors | torch.utils.data.Dataset, dataset: str, batch_size: int = 512,
-            device: torch.device | str = "cpu", num_workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(
+    model: nn.Module,
+    ds: ImageTensors | torch.utils.data.Dataset,
+    dataset: str,
+    batch_size: int = 512,
+    device: torch.device | str = "cpu",
+    num_workers: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Predicted and true labels over a whole evaluation split, model in eval mode."""
     model.eval()
     batches = list(torch.arange(len(ds)).split(batch_size))

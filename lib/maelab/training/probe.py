@@ -15,8 +15,8 @@ import torch
 import torch.nn as nn
 from timm.layers import trunc_normal_
 
-from ..data.datasets import ImageTensors, iterate
 from ..data.augment import mae_augment, normalize
+from ..data.datasets import ImageTensors, iterate
 from ..models.vit import ViTEncoder
 
 HEADS = ("bn_linear", "linear")
@@ -84,8 +84,9 @@ class ProbeModel(nn.Module):
 
 
 @torch.no_grad()
-def cache_inputs(model: ProbeModel, ds: ImageTensors, dataset: str, batch_size: int = 512,
-                 device: torch.device | str = "cpu") -> ImageTensors:
+def cache_inputs(
+    model: ProbeModel, ds: ImageTensors, dataset: str, batch_size: int = 512, device: torch.device | str = "cpu"
+) -> ImageTensors:
     """Run the frozen part once over a split: (cached inputs, labels) as an in-memory dataset."""
     model.eval()
     batches = list(torch.arange(len(ds)).split(batch_size))

@@ -152,8 +152,16 @@ def train(
             rank_states = [None] * env.world_size
             dist.all_gather_object(rank_states, mine)
         if env.is_main:
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                     "rank_states": rank_states, "step": step, "count": count, "last": last, "elapsed_s": time.time() - t0}
+            state = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rank_states": rank_states,
+                "step": step,
+                "count": count,
+                "last": last,
+                "elapsed_s": time.time() - t0,
+            }
             atomic_save(state, ckpt_path)
 
     def save_or_stop(stop) -> tuple[bool, bool]:
@@ -181,8 +189,9 @@ def train(
                     images, labels = images.to(dev, non_blocking=True), labels.to(dev, non_blocking=True)
                     loss, logs = objective(net, images, labels, generator)
                 if not math.isfinite(loss.item()):
-                    raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}; stopping "
-                                             f"(checkpoint kept at step of last save)")
+                    raise FloatingPointError(
+                        f"{desc}: loss is {loss.item()} at step {step}; stopping (checkpoint kept at step of last save)"
+                    )
                 scaler.scale(loss).backward()
                 if cfg.clip_grad:
                     scaler.unscale_(optimizer)
@@ -203,8 +212,13 @@ def train(
                     means = all_reduce_mean(torch.stack(list(sums.values())) / count)  # every rank gets the same values
                     last = dict(zip(sums, means.tolist()))
                     if env.is_main:
-                        record = {"step": step, "epoch": step / per_epoch, "lr": optimizer.param_groups[0]["lr"], **last,
-                                  "elapsed_s": time.time() - t0}
+                        record = {
+                            "step": step,
+                            "epoch": step / per_epoch,
+                            "lr": optimizer.param_groups[0]["lr"],
+                            **last,
+                            "elapsed_s": time.time() - t0,
+                        }
                         with open(log_path, "a") as f:
                             f.write(json.dumps(record) + "\n")
                         bar.set_postfix(loss=f"{last['loss']:.4f}")
@@ -218,8 +232,9 @@ def train(
                 if halt:
                     bar.close()
                     name = signal.Signals(stop.signum).name
-                    raise Interrupted(f"{desc}: {name} at step {step} of {total}; checkpoint saved to {ckpt_path}, "
-                                      f"rerun to resume")
+                    raise Interrupted(
+                        f"{desc}: {name} at step {step} of {total}; checkpoint saved to {ckpt_path}, rerun to resume"
+                    )
                 if step == stop_after:
                     break
             if step == stop_after:
