@@ -49,7 +49,8 @@ def test_multicrop_shapes(c: int, size: int, dataset: str) -> None:
 @pytest.mark.parametrize("c", [1, 3])
 def test_multicrop_reproducible_with_the_generator(c: int) -> None:
     x, cfg = _images(6, c, 28), DINOConfig(local_crops_number=2, local_crop_size=12)
-    a, b, other = (multicrop(x, cfg, "fashion_mnist" if c == 1 else "cifar10", torch.Generator().manual_seed(s)) for s in (1, 1, 2))
+    dataset = "fashion_mnist" if c == 1 else "cifar10"
+    a, b, other = (multicrop(x, cfg, dataset, torch.Generator().manual_seed(s)) for s in (1, 1, 2))
     assert all(torch.equal(u, v) for u, v in zip(a, b))
     assert all(not torch.equal(u, v) for u, v in zip(a, other))
     assert not torch.equal(a[0], a[1])  # the two global views differ
@@ -229,16 +230,21 @@ def test_local_crop_size_must_be_a_multiple_of_the_patch() -> None:
 def _patterns(n: int, generator: torch.Generator) -> torch.Tensor:
     """uint8 [n, 1, 28, 28]: 4 classes (horizontal / vertical stripes, checkerboard, centred disc) plus noise."""
     r, c = torch.meshgrid(torch.arange(28), torch.arange(28), indexing="ij")
-    bases = torch.stack([(r // 3) % 2, (c // 3) % 2, ((r // 4) + (c // 4)) % 2, ((r - 13.5) ** 2 + (c - 13.5) ** 2 < 64)]).float()
+    disc = (r - 13.5) ** 2 + (c - 13.5) ** 2 < 64
+    bases = torch.stack([(r // 3) % 2, (c // 3) % 2, ((r // 4) + (c // 4)) % 2, disc]).float()
     x = bases[torch.randint(0, 4, (n,), generator=generator)] * 200 + 30 * torch.rand(n, 28, 28, generator=generator)
     return x[:, None].clamp(0, 255).to(torch.uint8)
 
 
 def test_student_fits_a_fixed_teacher() -> None:
-    """With the teacher, centre and tau_t frozen (lambda = 1, m = 1, progress 1), the loss is H(P_t) + KL and must fall."""
+    """With the teacher, centre and tau_t frozen (lambda = 1, m = 1, progress 1), the loss is H(P_t) + KL with H(P_t)
+    constant, so the student can only lower the KL. Adam is not monotone step by step (the earlier per-step check failed
+    on clean code for most seeds); asserted instead: teacher and centre exactly unchanged, H(P_t) constant, and the KL
+    at least 25% lower after 30 steps (seed 0: 67% lower; over seeds 0-19 of init, data and crops: 41-76% lower)."""
     torch.manual_seed(0)
     cfg = DINOConfig(**{**TINY_DINO.__dict__, "momentum_teacher": 1.0, "center_momentum": 1.0})
     model = DINO(TINY, cfg, "fashion_mnist", drop_path_rate=0.0)
+    teacher0 = [p.clone() for p in model.teacher.parameters()]
     opt = torch.optim.AdamW([p for p in model.student.parameters() if p.requires_grad], lr=1e-3)
     x = _patterns(32, torch.Generator().manual_seed(0))
     logs = []
@@ -249,9 +255,13 @@ def test_student_fits_a_fixed_teacher() -> None:
         opt.step()
         model.update_teacher(1.0)
         logs.append({k: float(v) for k, v in log.items()})
-    assert logs[-1]["teacher_entropy"] == pytest.approx(logs[0]["teacher_entropy"], rel=1e-5)
-    assert logs[-1]["kl_teacher_student"] < 0.5 * logs[0]["kl_teacher_student"]
-    assert all(b["loss"] < a["loss"] + 1e-3 for a, b in zip(logs, logs[1:])), [round(d["loss"], 3) for d in logs]
+    assert all(torch.equal(p, p0) for p, p0 in zip(model.teacher.parameters(), teacher0))
+    assert model.center.abs().sum() == 0
+    assert all(d["teacher_entropy"] == pytest.approx(logs[0]["teacher_entropy"], rel=1e-5) for d in logs)
+    assert logs[0]["kl_teacher_student"] > 0.1
+    assert logs[-1]["kl_teacher_student"] < 0.75 * logs[0]["kl_teacher_student"], [round(d["loss"], 3) for d in logs]
+    first, last = (sum(d["loss"] for d in part) / 10 for part in (logs[:10], logs[-10:]))
+    assert last < first
 
 
 def test_tiny_model_trains_30_steps_and_centring_spreads_the_teacher() -> None:
@@ -273,6 +283,7 @@ def test_tiny_model_trains_30_steps_and_centring_spreads_the_teacher() -> None:
         assert all(torch.isfinite(v) for v in logs.values()), logs
         entropy.append(float(logs["teacher_entropy"]))
     assert entropy[0] < 0.25 * math.log(64) and 0.75 * math.log(64) < entropy[-1] <= math.log(64) + 1e-4, entropy
-    moved = [not torch.equal(p, p0) for p, p0, p_s in zip(model.teacher.parameters(), teacher0, model.student.parameters()) if p_s.requires_grad]
+    pairs = zip(model.teacher.parameters(), teacher0, model.student.parameters())
+    moved = [not torch.equal(p, p0) for p, p0, p_s in pairs if p_s.requires_grad]
     assert all(moved)
     assert model.center.abs().sum() > 0

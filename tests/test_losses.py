@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from maelab.models.lcmae import LCMAE, LCMAELosses, eq2_sides, eq4_sides
@@ -37,6 +38,21 @@ def test_cross_view_loss_hand_computed():
     assert abs(cross_view_loss(v1, v2, m1, m2).item() - 1.5) < 1e-6
 
 
+def test_cross_view_loss_gradient_by_hand():
+    """Guards against a stop-gradient in eq 5: a = (1, 0), b = (1, 1), 1 - cos = 1 - 1/sqrt(2), and both views get
+    the gradient of 1 - cos(a, b): d/da = -(b/|b| - cos a/|a|)/|a|, d/db = -(a/|a| - cos b/|b|)/|b|."""
+    v1 = torch.tensor([[[1.0, 0.0]]], requires_grad=True)
+    v2 = torch.tensor([[[1.0, 1.0]]], requires_grad=True)
+    m = torch.ones(1, 1)
+    loss = cross_view_loss(v1, v2, m, m)
+    assert loss.item() == pytest.approx(1 - 1 / math.sqrt(2))
+    loss.backward()
+    c = 1 / math.sqrt(2)
+    # d/da = -((c, c) - c * (1, 0)) / 1 = (0, -c); d/db = -((1, 0) - c * (c, c)) / sqrt(2) = (-1/2, 1/2) * c
+    torch.testing.assert_close(v1.grad, torch.tensor([[[0.0, -c]]]))
+    torch.testing.assert_close(v2.grad, torch.tensor([[[-0.5 * c, 0.5 * c]]]))
+
+
 def test_in_view_loss_three_tokens_by_hand():
     v = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])
     x = torch.tensor([[[1.0, 0.0], [1.0, 0.0], [0.0, 2.0]]])
@@ -65,25 +81,116 @@ def test_eq2_and_eq4_are_identities():
     assert torch.allclose(lhs, rhs, atol=1e-12)
 
 
+def _lcmae(cfg, losses: LCMAELosses | None = None, seed: int = 0) -> LCMAE:
+    """A tiny LC-MAE on Fashion-MNIST statistics (its forward augments uint8 images)."""
+    torch.manual_seed(seed)
+    return LCMAE(MaskedAutoencoder(cfg), "fashion_mnist", projector_dim=8, losses=losses or LCMAELosses())
+
+
+def _lcmae_objective(model: LCMAE, imgs: torch.Tensor):
+    """(loss, logs) on already normalised images."""
+    return model.objective(imgs)
+
+
+def _run_with_views(model: LCMAE, imgs: torch.Tensor, call=None):
+    """One step with forward hooks: returns (loss, logs, v [2B, L, D] projector outputs (grad retained), mask [2B, L]).
+    call(model, imgs) -> (loss, logs) defaults to the objective on normalised images."""
+    vs, masks = [], []
+
+    def keep_v(_m, _i, out):
+        out.retain_grad()
+        vs.append(out)
+
+    hooks = [
+        model.projector.register_forward_hook(keep_v),
+        model.mae.register_forward_hook(lambda _m, _i, out: masks.append(out.mask)),
+    ]
+    try:
+        loss, logs = (call or _lcmae_objective)(model, imgs)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert len(vs) == len(masks) == 1, "expected one projector / MAE call on the 2B stacked views"
+    return loss, logs, vs[0], masks[0]
+
+
 def test_lcmae_settings_are_configurations(tiny_mae_cfg):
     x = torch.randn(4, 1, 16, 16)
     totals = {}
-    for name, losses in {"a": LCMAELosses(), "b": LCMAELosses(True, False, False), "g": LCMAELosses(False, True, True)}.items():
-        torch.manual_seed(0)
-        model = LCMAE(MaskedAutoencoder(tiny_mae_cfg), projector_dim=8, losses=losses)
+    settings = {"a": LCMAELosses(), "b": LCMAELosses(True, False, False), "g": LCMAELosses(False, True, True)}
+    for name, losses in settings.items():
+        model = _lcmae(tiny_mae_cfg, losses)
         torch.manual_seed(1)
-        loss, logs = model(x)
+        loss, logs = _lcmae_objective(model, x)
         totals[name] = (loss.item(), {k: v.item() for k, v in logs.items()})
     loss_a, logs_a = totals["a"]
+    assert min(logs_a["l_mae"], logs_a["l_cross"], logs_a["l_in"]) > 1e-3  # every part is a live loss
     assert abs(loss_a - (logs_a["l_mae"] + logs_a["l_cross"] + logs_a["l_in"])) < 1e-5
     assert abs(totals["b"][0] - totals["b"][1]["l_mae"]) < 1e-6
     assert abs(totals["g"][0] - (totals["g"][1]["l_cross"] + totals["g"][1]["l_in"])) < 1e-6
+    # same init, same torch RNG: the settings see the same masks, so the shared parts are equal
+    assert totals["a"][1]["l_cross"] == pytest.approx(totals["g"][1]["l_cross"], abs=1e-6)
+    assert totals["a"][1]["l_mae"] == pytest.approx(totals["b"][1]["l_mae"], abs=1e-6)
+
+
+def test_lcmae_l_cross_compares_the_two_views(tiny_mae_cfg):
+    """Guards against L_cross on one view twice (always 0): eq 5 recomputed from the projector outputs of the two
+    views, 1 - cos at positions removed in both, averaged over those positions."""
+    model = _lcmae(tiny_mae_cfg, LCMAELosses(False, True, False))
+    torch.manual_seed(1)
+    loss, logs, v, mask = _run_with_views(model, torch.randn(4, 1, 16, 16))
+    v1, v2 = v.detach().double().chunk(2)
+    m1, m2 = mask.double().chunk(2)
+    both = m1 * m2
+    assert both.sum() > 0 and not torch.equal(m1, m2)  # two independent masks per image
+    cos = (v1 * v2).sum(-1) / (v1.norm(dim=-1) * v2.norm(dim=-1))
+    expected = ((1 - cos) * both).sum() / both.sum()
+    assert logs["l_cross"].item() > 1e-3
+    assert logs["l_cross"].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)  # setting (c): L_cross alone
+
+
+def test_lcmae_pretraining_forward_on_uint8_images(tiny_mae_cfg):
+    """The training entry point (uint8 images + augmentation generator) computes the same eq 5 on its two views."""
+    model = _lcmae(tiny_mae_cfg, LCMAELosses(False, True, False))
+    imgs = torch.randint(0, 256, (4, 1, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(1)
+    loss, logs, v, mask = _run_with_views(model, imgs, lambda m, x: m(x, torch.Generator().manual_seed(2)))
+    v1, v2 = v.detach().double().chunk(2)
+    both = mask.double().chunk(2)[0] * mask.double().chunk(2)[1]
+    cos = (v1 * v2).sum(-1) / (v1.norm(dim=-1) * v2.norm(dim=-1))
+    assert logs["l_cross"].item() > 1e-3
+    assert logs["l_cross"].item() == pytest.approx((((1 - cos) * both).sum() / both.sum()).item(), rel=1e-5)
+    torch.manual_seed(1)
+    again, _ = model(imgs, torch.Generator().manual_seed(2))
+    assert again.item() == loss.item()  # reproducible from the generator and the torch RNG
+
+
+def test_lcmae_l_cross_gradient_reaches_both_views(tiny_mae_cfg):
+    """Guards against a stop-gradient on one view: d(1 - cos(a, b))/da = -(b/|b| - cos a/|a|) / |a|, and symmetrically
+    for b, at co-removed positions (divided by their count); zero elsewhere. Checked on both halves of the 2B batch."""
+    model = _lcmae(tiny_mae_cfg, LCMAELosses(False, True, False))
+    torch.manual_seed(1)
+    loss, _, v, mask = _run_with_views(model, torch.randn(4, 1, 16, 16))
+    loss.backward()
+    a, b = v.detach().double().chunk(2)
+    both = (mask.double().chunk(2)[0] * mask.double().chunk(2)[1])[..., None]
+    na, nb = a.norm(dim=-1, keepdim=True), b.norm(dim=-1, keepdim=True)
+    cos = (a * b).sum(-1, keepdim=True) / (na * nb)
+    grad_a = -(b / nb - cos * a / na) / na * both / both.sum()
+    grad_b = -(a / na - cos * b / nb) / nb * both / both.sum()
+    g1, g2 = v.grad.double().chunk(2)
+    assert g1.abs().sum() > 0 and g2.abs().sum() > 0
+    torch.testing.assert_close(g1, grad_a, rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(g2, grad_b, rtol=1e-4, atol=1e-7)
+    # and on to the encoder, which both views share
+    assert model.mae.encoder.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
 
 
 def test_lcmae_freezes_parts_no_loss_reaches(tiny_mae_cfg):
-    model = LCMAE(MaskedAutoencoder(tiny_mae_cfg), projector_dim=8, losses=LCMAELosses(False, True, False))
-    loss, _ = model(torch.randn(2, 1, 16, 16))
+    model = _lcmae(tiny_mae_cfg, LCMAELosses(False, True, False))
+    loss, _ = _lcmae_objective(model, torch.randn(2, 1, 16, 16))
     loss.backward()
-    assert all(p.grad is None for p in model.mae.decoder.pred.parameters())
-    assert all(p.grad is not None for p in model.projector.parameters())
-    assert model.mae.encoder.blocks[0].attn.qkv.weight.grad is not None
+    assert all(p.grad is None and not p.requires_grad for p in model.mae.decoder.pred.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.projector.parameters())
+    assert model.mae.encoder.blocks[0].attn.qkv.weight.grad.abs().sum() > 0

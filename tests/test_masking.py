@@ -47,16 +47,38 @@ def test_deterministic_from_generator():
     assert torch.equal(a.mask, b.mask) and not torch.equal(a.mask, c.mask)
 
 
-def test_shared_mask_is_one_mask_for_the_batch():
-    m = random_masking(6, (7, 7), 4, 0.75, shared=True)
-    assert (m.mask == m.mask[:1]).all()
-    assert not (random_masking(6, (7, 7), 4, 0.75).mask == m.mask[:1]).all()
+@pytest.mark.parametrize("seeded", [True, False])
+def test_each_image_gets_its_own_mask_unless_shared(seeded):
+    """Guards against one mask drawn for the whole batch: 8 images, C(49, 12) possible masks, all 8 must differ."""
+    gen = lambda: torch.Generator().manual_seed(3) if seeded else None  # noqa: E731
+    m = random_masking(8, (7, 7), 4, 0.75, generator=gen())
+    assert len({tuple(row.tolist()) for row in m.mask}) == 8
+    assert len({tuple(row.tolist()) for row in m.ids_keep}) == 8
+    shared = random_masking(8, (7, 7), 4, 0.75, shared=True, generator=gen())
+    assert (shared.mask == shared.mask[:1]).all() and (shared.ids_keep == shared.ids_keep[:1]).all()
+    assert shared.mask[0].sum() == 49 - 12
 
 
 def test_explicit_noise_small_is_kept():
     noise = torch.arange(16.0)[None]  # units 0..3 smallest -> kept at ratio 0.75
     m = random_masking(1, (4, 4), 4, 0.75, noise=noise)
     assert m.mask[0].tolist() == [0.0] * 4 + [1.0] * 12
+
+
+def test_per_image_noise_gives_the_hand_computed_masks():
+    """argsort rule per row of noise (small = keep), worked out by hand on a 2 x 3 grid at ratio 0.5 (keep 3)."""
+    # row 0 keeps tokens 1, 5, 3; row 1 keeps tokens 0, 5, 3
+    noise = torch.tensor([[0.5, 0.1, 0.9, 0.3, 0.7, 0.2], [0.0, 0.8, 0.6, 0.4, 0.95, 0.05]])
+    m = random_masking(2, (2, 3), 4, 0.5, noise=noise)
+    assert m.mask.tolist() == [[1, 0, 1, 0, 1, 0], [0, 1, 1, 0, 1, 0]]
+    assert m.ids_keep.tolist() == [[1, 3, 5], [0, 3, 5]]  # kept tokens in raster order
+    assert m.ids_restore.tolist() == [[3, 0, 4, 1, 5, 2], [0, 3, 4, 1, 5, 2]]
+
+
+def test_unit_noise_by_hand():
+    """Noise lives on the mask-unit grid: 4 x 4 tokens, unit = 2 x 2 tokens; units 1 and 3 (right column) kept."""
+    m = random_masking(1, (4, 4), 4, 0.5, mask_unit=8, noise=torch.tensor([[0.3, 0.1, 0.4, 0.2]]))
+    assert m.mask.view(4, 4).tolist() == [[1, 1, 0, 0]] * 4
 
 
 def test_no_masking_keeps_raster_order():

@@ -6,6 +6,19 @@ from maelab.models.mae import MAEConfig, MaskedAutoencoder
 from maelab.models.vit import ViTConfig, ViTEncoder, attention_modules, capture_attention
 
 
+def _block_valid(grid: tuple[int, int], p: int, b: int) -> torch.Tensor:
+    """[1, L, b*b] 1 where pixel (u, v) of token (i, j)'s centred b x b block lies inside the image, written as loops."""
+    (gh, gw), pad = grid, (b - p) // 2
+    valid = torch.zeros(1, gh * gw, b * b)
+    for i in range(gh):
+        for j in range(gw):
+            for u in range(b):
+                for v in range(b):
+                    r, c = i * p - pad + u, j * p - pad + v
+                    valid[0, i * gw + j, u * b + v] = float(0 <= r < gh * p and 0 <= c < gw * p)
+    return valid
+
+
 @pytest.mark.parametrize("kind", ["transformer", "weighted_average", "conv"])
 @pytest.mark.parametrize("target_block", [None, 12])
 def test_decoder_output_shapes(tiny_mae_cfg, kind, target_block):
@@ -15,7 +28,11 @@ def test_decoder_output_shapes(tiny_mae_cfg, kind, target_block):
     side = target_block or 4
     assert out.pred.shape == (3, 16, side * side) and out.target.shape == out.pred.shape
     assert out.hidden.shape == (3, 16, 16)
-    assert torch.isfinite(out.loss)
+    assert (out.mask.sum(1) == 12).all()
+    # the loss is the mean over the removed tokens of each token's mse over its in-image pixels
+    valid = _block_valid((4, 4), 4, target_block or 4)
+    per_token = ((out.pred - out.target) ** 2 * valid).sum(-1) / valid.sum(-1)
+    torch.testing.assert_close(out.loss, per_token[out.mask.bool()].mean())
     out.loss.backward()
 
 
@@ -39,10 +56,33 @@ def test_weighted_average_of_constant_tokens_is_constant_even_at_border(tiny_mae
 
 
 def test_autoencoder_mode_uses_every_token(tiny_mae_cfg):
+    """AE(b): nothing removed, so the loss averages every token (each over its in-image block pixels)."""
     model = MaskedAutoencoder(MAEConfig(tiny_mae_cfg.encoder, tiny_mae_cfg.decoder, mask_ratio=0.0, target_block=12))
     out = model(torch.randn(2, 1, 16, 16))
     assert out.mask.sum() == 0 and out.pred.shape == (2, 16, 144)
-    assert out.loss > 0
+    valid = _block_valid((4, 4), 4, 12)
+    assert valid.sum().item() == 4 * 64 + 8 * 96 + 4 * 144  # corner, edge and inner tokens see 8x8, 8x12, 12x12 pixels
+    per_token = ((out.pred - out.target) ** 2 * valid).sum(-1) / valid.sum(-1)
+    torch.testing.assert_close(out.loss, per_token.mean())
+
+
+def test_mae_loss_averages_removed_tokens_only_by_hand():
+    """Guards against averaging the MAE loss over all tokens: 4 constant patches of value 1..4 against pred 0,
+    per-token mse 1, 4, 9, 16; tokens 1 and 2 removed -> (4 + 9) / 2 = 6.5 (all tokens would give 7.5)."""
+    enc = ViTConfig(img_size=4, patch_size=2, in_chans=1, embed_dim=8, depth=1, num_heads=2)
+    model = MaskedAutoencoder(MAEConfig(enc, DecoderConfig(dim=8, depth=1, num_heads=2), norm_pix_loss=False))
+    imgs = torch.tensor([[1.0, 1, 2, 2], [1, 1, 2, 2], [3, 3, 4, 4], [3, 3, 4, 4]]).view(1, 1, 4, 4)
+    loss, target = model.forward_loss(imgs, torch.zeros(1, 4, 4), torch.tensor([[0.0, 1.0, 1.0, 0.0]]))
+    assert target[0, :, 0].tolist() == [1, 2, 3, 4]
+    assert loss.item() == pytest.approx(6.5)
+    # a batch: mean over all removed tokens of the batch (MAE), (1 + 4 + 16) / 3, not per-image means (9.25)
+    loss, _ = model.forward_loss(imgs.repeat(2, 1, 1, 1), torch.zeros(2, 4, 4), torch.tensor([[1.0, 1, 0, 0], [0, 0, 0, 1]]))
+    assert loss.item() == pytest.approx(7.0)
+    # through forward: the removed tokens come from the noise (small = keep)
+    out = model(imgs, mask_ratio=0.5, noise=torch.tensor([[0.1, 0.9, 0.8, 0.2]]))
+    assert out.mask.tolist() == [[0.0, 1.0, 1.0, 0.0]]
+    per_token = ((out.pred - out.target) ** 2).mean(-1)[0]
+    torch.testing.assert_close(out.loss, (per_token[1] + per_token[2]) / 2)
 
 
 def test_fused_and_explicit_attention_agree(tiny_mae_cfg):

@@ -1,7 +1,12 @@
+import math
+
 import pytest
 import torch
 
+from maelab.models.decoders import DecoderConfig
+from maelab.models.mae import MAEConfig, MaskedAutoencoder
 from maelab.models.targets import block_targets, normalize_targets, patchify, unpatchify
+from maelab.models.vit import ViTConfig
 
 
 def test_unpatchify_inverts_patchify():
@@ -49,9 +54,35 @@ def test_normalize_targets_matches_mae_formula():
     assert torch.allclose(n, ref)
 
 
+def test_normalize_targets_by_hand():
+    """MAE norm_pix_loss: (t - mean) / sqrt(unbiased var + 1e-6); [1, 3, 5, 7]: mean 4, var 20/3 (not 1)."""
+    n = normalize_targets(torch.tensor([[[1.0, 3.0, 5.0, 7.0]]]))
+    expected = torch.tensor([-3.0, -1.0, 1.0, 3.0]) / math.sqrt(20 / 3 + 1e-6)
+    torch.testing.assert_close(n[0, 0], expected)
+
+
 def test_normalize_targets_ignores_invalid_pixels():
-    t = torch.tensor([[[1.0, 2.0, 3.0, 100.0]]])
+    """Guards the variance division of the valid-pixel (block target) branch: data of variance 4, not 1."""
+    t = torch.tensor([[[1.0, 3.0, 5.0, 100.0]]])
     valid = torch.tensor([[[1.0, 1.0, 1.0, 0.0]]])
     n = normalize_targets(t, valid)
-    # mean 2, unbiased var 1 over the 3 valid pixels; the invalid pixel is zeroed
-    assert torch.allclose(n, torch.tensor([[[-1.0, 0.0, 1.0, 0.0]]]) / (1 + 1e-6) ** 0.5)
+    # mean 3, unbiased var (4 + 0 + 4) / 2 = 4 over the 3 valid pixels; the invalid pixel is zeroed
+    torch.testing.assert_close(n, torch.tensor([[[-2.0, 0.0, 2.0, 0.0]]]) / math.sqrt(4 + 1e-6))
+
+
+def test_normalized_block_targets_by_hand():
+    """AE(b) with norm_pix_loss end to end: 4x4 image, patch 2, block 4; the top-left token's block is
+    rows/cols -1..2, so its valid pixels are the image's top-left 3x3 (values 3 * [0 1 2; 4 5 6; 8 9 10])."""
+    x = 3 * torch.arange(16.0).view(1, 1, 4, 4)
+    t, valid = block_targets(x, 2, 4)
+    n = normalize_targets(t, valid)[0, 0].view(4, 4)
+    # mean 15; deviations 3 * [-5 -4 -3; -1 0 1; 3 4 5], unbiased var = 9 * 102 / 8 = 114.75
+    dev = 3 * torch.tensor([[-5.0, -4, -3], [-1, 0, 1], [3, 4, 5]])
+    torch.testing.assert_close(n[1:, 1:], dev / math.sqrt(114.75 + 1e-6))
+    assert n[0].abs().sum() == 0 and n[:, 0].abs().sum() == 0  # outside the image: zero
+    # the model wires it the same way (forward_target with target_block and norm_pix_loss)
+    enc = ViTConfig(img_size=4, patch_size=2, in_chans=1, embed_dim=8, depth=1, num_heads=2)
+    mae = MaskedAutoencoder(MAEConfig(enc, DecoderConfig(dim=8, depth=1, num_heads=2), target_block=4, norm_pix_loss=True))
+    target, model_valid = mae.forward_target(x)
+    torch.testing.assert_close(target[0, 0].view(4, 4)[1:, 1:], dev / math.sqrt(114.75 + 1e-6))
+    assert torch.equal(model_valid, valid)

@@ -3,12 +3,14 @@
 import os
 import socket
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
-from maelab.data.datasets import ImageTensors, mae_augment, normalize
-from maelab.training.distributed import DistEnv
+from maelab.data.augment import mae_augment, normalize
+from maelab.data.datasets import ImageTensors
 from maelab.models.mae import MaskedAutoencoder
+from maelab.training.distributed import DistEnv
 from maelab.training.optim import OptimConfig
 from maelab.training.train import train
 
@@ -50,12 +52,34 @@ def test_stop_after_writes_checkpoint(tiny_mae_cfg, tmp_path):
     assert state["step"] == 3 and {"model", "optimizer", "scaler", "rank_states"} <= set(state)
 
 
+def test_first_steps_follow_the_warmup(tiny_mae_cfg, tmp_path, monkeypatch):
+    """Guards against a loop without warmup: the lr AdamW actually steps with. 48 samples / 16 = 3 steps per epoch,
+    2 epochs = 6 steps, warmup 1 epoch = 3 steps, peak 1e-3 * 16 / 256: linear 0, 1/3, 2/3 of the peak, then the
+    half-cosine over the 3 remaining steps, (1 + cos(k pi / 3)) / 2 = 1, 3/4, 1/4."""
+    seen = []
+    adamw_step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        seen.append([g["lr"] for g in self.param_groups])
+        return adamw_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
+    torch.manual_seed(0)
+    cfg = OptimConfig(epochs=2, batch_size=16, blr=1e-3, warmup_epochs=1, weight_decay=0.05)
+    train(MaskedAutoencoder(tiny_mae_cfg), mae_objective, toy_data(48), cfg, tmp_path, DistEnv(), seed=7, log_every=1)
+    peak = 1e-3 * 16 / 256
+    assert [lrs[0] for lrs in seen] == pytest.approx([0.0, peak / 3, 2 * peak / 3, peak, 0.75 * peak, 0.25 * peak])
+    assert all(len(set(lrs)) == 1 for lrs in seen)  # no layer decay: every group at the same lr
+
+
 def ae_objective(model, x, y, gen):
     return model(normalize(x, "fashion_mnist"), mask_ratio=0.0).loss, {}  # deterministic given the sample
 
 
 def _ddp_worker(rank, world, port, cfg_model, out_dir):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     from maelab.training.distributed import init_distributed
 
