@@ -15,7 +15,7 @@ results_dir = "../results"
 overrides = []
 seed = 0
 n_train_probe = 10000
-n_test = 0  # images per evaluation split; 0 = the full split (10,000)
+n_test = 0  # images per evaluation split, 0 means the whole split
 
 # %%
 import time
