@@ -79,6 +79,9 @@ def test_execute_ok_injects_parameters(tmp_path):
     assert status["output"] == "smoke/notebooks/ok.ipynb" and status["source"] == os.path.relpath(OK, tmp_path)
     assert {"duration_s", "started", "finished", "commit", "dirty"} <= set(status)
     assert str(tmp_path) not in run.output.with_suffix(".status.json").read_text()
+    papermill_paths = json.loads(run.output.read_text())["metadata"]["papermill"]
+    assert papermill_paths["output_path"] == "smoke/notebooks/ok.ipynb"
+    assert papermill_paths["input_path"] == os.path.relpath(OK, tmp_path)
     summary = Summary.load(summary_path(tmp_path, "smoke", "ok"))
     assert summary.headlines["accuracy"].ours == 0.7
     assert summary.claims["ok-1"].ours == 0.7

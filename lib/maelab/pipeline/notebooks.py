@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import jupytext
+import nbformat
 import papermill
 import yaml
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -150,6 +151,14 @@ def _aside(path: Path, name: str) -> Path:
     return path.with_name(f"{name}.failed{path.name[len(name) :]}")
 
 
+def _relative_paths(executed: Path, source: Path, output: Path, results_dir: Path) -> None:
+    """papermill records its input and output as absolute paths: store them relative to the results directory."""
+    nb = nbformat.read(executed, as_version=4)
+    meta = nb.metadata.get("papermill", {})
+    meta.update(input_path=os.path.relpath(source, results_dir), output_path=os.path.relpath(output, results_dir))
+    nbformat.write(nb, executed)
+
+
 def execute(
     nb_path: str | os.PathLike,
     profile: str,
@@ -209,6 +218,7 @@ def execute(
         else:
             _aside(summary, name).unlink(missing_ok=True)  # an earlier failure's
     if running.exists():
+        _relative_paths(running, nb_path, run.output, results_dir)
         os.replace(running, run.output)
     save_json(
         run.output.with_name(run.output.name.removesuffix(".ipynb") + ".status.json"),
