@@ -162,10 +162,8 @@ def paired_accuracy_delta(results_dir: Path, p: Profile, run_a: str, run_b: str)
 
     The CI covers test-set sampling only, not the variation between training seeds.
     """
-    preds = [predictions(results_dir, p, r) for r in (run_a, run_b)]
-    if not np.array_equal(preds[0]["label"], preds[1]["label"]):
-        raise ValueError(f"{run_a} and {run_b} were evaluated on different images")
-    diff = 100.0 * ((preds[0]["pred"] == preds[0]["label"]).astype(float) - (preds[1]["pred"] == preds[1]["label"]))
+    correct_a, correct_b = correctness(results_dir, p, [run_a, run_b])
+    diff = 100.0 * (correct_a - correct_b)
     return float(diff.mean()), bootstrap_ci(diff)
 
 

@@ -17,7 +17,7 @@ from ..data.datasets import DATASETS, NUM_CLASSES, images_per_epoch
 from ..models.vit import ViTEncoder
 from ..training.finetune import ViTClassifier
 from .config import Profile
-from .runs import FinetuneSpec, ProbeSpec, Run, pretraining_model
+from .runs import FinetuneSpec, ProbeSpec, Run, encoder_config, pretraining_model
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def _count(step) -> float:
 def flops_per_image(run: Run) -> float:
     """FLOPs of one training step per image (probe: one encoder forward; its head costs nothing in comparison)."""
     spec, torch_state = run.spec, torch.random.get_rng_state()
-    enc = spec.model.encoder if run.kind == "pretrain" else spec.encoder
+    enc = encoder_config(spec)
     x = torch.zeros(2, enc.in_chans, enc.img_size, enc.img_size, dtype=torch.uint8)
     try:
         if run.kind in ("pretrain", "dino"):
