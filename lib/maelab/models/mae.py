@@ -5,6 +5,8 @@ One model serves every pretraining experiment of the three papers:
   decoupled mask unit (HLVM)  mask_unit = k * patch_size: masks drawn on a coarser grid.
   AE(b) (LC-MAE §4.2)         mask_ratio = 0, loss on every token, each token predicts the b x b block
                               centred on it (target_block = b).
+  border-ignoring loss        HLVM §3.6: masked pixels within loss_ignore_border px of a visible patch leave the
+                              loss (they are the ones the visible context explains from low-level cues).
 """
 
 from dataclasses import dataclass, field
@@ -30,11 +32,26 @@ class MAEConfig:
     mask_unit: int | None = None  # None: the ViT patch size
     norm_pix_loss: bool = True
     target_block: int | None = None  # None: the token's own patch
+    loss_ignore_border: int = 0  # px; HLVM §3.6 (0 = MAE's loss)
+
+    def __post_init__(self):
+        if self.loss_ignore_border and self.target_block:
+            raise ValueError("loss_ignore_border applies to patch targets; it cannot be combined with target_block")
 
     @property
     def out_dim(self) -> int:
         side = self.target_block or self.encoder.patch_size
         return side * side * self.encoder.in_chans
+
+
+def far_from_visible(mask: torch.Tensor, enc: ViTConfig, width: int) -> torch.Tensor:
+    """[B, L] token mask (1 = removed) -> [B, L, p*p*C]: 1 for pixels farther than `width` px (Chebyshev) from every
+    visible pixel, in patchify's order; visible tokens' pixels are 1 too (their weight in the loss is 0 anyway)."""
+    p, (gh, gw) = enc.patch_size, enc.grid_size
+    visible = (1 - mask).view(-1, 1, gh, gw).repeat_interleave(p, 2).repeat_interleave(p, 3)
+    near = torch.nn.functional.max_pool2d(visible, 2 * width + 1, stride=1, padding=width)
+    keep = 1 - near * (1 - visible)  # removed pixels next to the context are left out
+    return patchify(keep.expand(-1, enc.in_chans, -1, -1), p)
 
 
 class MAEOutput(NamedTuple):
@@ -65,6 +82,10 @@ class MaskedAutoencoder(nn.Module):
         """Mean loss on removed tokens; on every token when nothing is removed (autoencoder)."""
         target, valid = self.forward_target(imgs)
         weight = mask if mask.sum() > 0 else torch.ones_like(mask)
+        if self.cfg.loss_ignore_border and mask.sum() > 0:
+            valid = far_from_visible(mask, self.cfg.encoder, self.cfg.loss_ignore_border).to(pred.dtype)
+            weight = weight * (valid.sum(-1) > 0)  # a removed token whose every pixel borders the context drops out
+            valid = valid + (valid.sum(-1, keepdim=True) == 0)  # (its loss term is then 0/1, weighted 0)
         return reconstruction_loss(pred, target, weight, valid), target
 
     def forward(

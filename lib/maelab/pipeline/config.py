@@ -51,6 +51,7 @@ class RuntimeConfig:
     log_every: int = 20
     eval_batch_size: int = 512
     achieved_tflops: float = 100.0  # what one job's devices achieve together: dry-run time estimates (pipeline/estimate.py)
+    snapshot_epochs: tuple[float, ...] = ()  # pretraining runs also keep snapshots/encoder_e<epoch>.pt (learning curves)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,9 @@ class CalibrationConfig:
     """The calibration gate: does pretraining measurably work at this profile? (issue: evidence that can decide)."""
 
     seeds: tuple[int, ...] = (0, 1, 2)  # pretraining seeds of the default MAE and of the random-init baselines
+    scarce_labels: int = 0  # label-scarce finetuning (`_ft_scarce`) on this many class-stratified labels; 0 = none
+    scarce_epochs: float = 10.0  # its schedule (the [finetune] recipe otherwise)
+    supervised_epochs: float = 0.0  # a supervised reference (`supervised_ref`): scratch finetuning this long; 0 = none
 
 
 @dataclass(frozen=True)
@@ -90,10 +94,42 @@ class LCMAEExperiments:
     ae_blocks: tuple[int, ...] = (16, 48, 80, 112)  # Table 3 block sizes in pixels
     single_image_epoch_fraction: float = 0.05  # Table A.1: 5 epochs of one image vs 100 of the dataset
     analysis_images: int = 1000  # validation images for S_attn / S_sim / attention distance
+    ablation_epochs: float = 0.0  # Table 1 / decoder / AE / single-image runs and their MAE baseline; 0 = [pretrain]'s
+    ablation_warmup_epochs: float = 0.0
     # Fig 3 / Fig 5 reference encoders: a run name, or "timm:<model>" for released weights (paper scale)
     dino_reference: str = "timm:vit_base_patch16_224.dino"
     supervised_reference: str = "timm:deit_base_patch16_224"
     mae_reference: str = "timm:vit_base_patch16_224.mae"
+
+
+@dataclass(frozen=True)
+class HLVMExperiments:
+    """HLVM (Kong et al. 2023) grid, §3 and App. C.1; defaults are the paper's (ImageNet, ViT patch 8, units 8/16/32 px).
+
+    Mask ratios at the base unit; mask units at ratio 0.75 with the ViT patch fixed (decoupled); the original MAE's
+    coupled design (ViT patch = unit) for the coupled patches; §3.6's border-ignoring loss at the base setting."""
+
+    dataset: str = ""  # "" = the profile's [data]
+    img_size: int = 0  # 0 = the profile's
+    train_subset: int = 0
+    epochs: float = 0.0  # 0 = [pretrain]'s
+    warmup_epochs: float = 0.0
+    patch_size: int = 8
+    base_unit: int = 16
+    mask_ratios: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 0.9)
+    mask_units: tuple[int, ...] = (8, 16, 32)
+    coupled_patches: tuple[int, ...] = (8, 16, 32)
+    border_widths: tuple[int, ...] = (4,)  # px of masked pixels next to visible ones left out of the loss (§3.6)
+    analysis_images: int = 2000
+
+
+@dataclass(frozen=True)
+class TLCLExperiments:
+    """TLCL (Zhang et al.) knobs; defaults are the paper's (§6.4: ViT-Tiny, 3 vs 6 heads at width 192)."""
+
+    head_counts: tuple[int, ...] = (3, 6)
+    probe_blr: float = 1e-3  # §6.3: AdamW for every probe ("changing the optimizer of linear probing to AdamW")
+    analysis_images: int = 1000
 
 
 @dataclass(frozen=True)
@@ -114,6 +150,8 @@ class Profile:
     dino: DINOConfig
     dino_optim: OptimConfig
     lcmae: LCMAEExperiments
+    hlvm: HLVMExperiments
+    tlcl: TLCLExperiments
     calibration: CalibrationConfig
     runtime: RuntimeConfig
     slurm: SlurmConfig
@@ -216,12 +254,18 @@ def load_profile(name: str, overrides: typing.Sequence[str] = ()) -> Profile:
 
 # Fields that say where or how a run executes, not what it computes: excluded from its identity.
 NOT_IDENTITY = {"root", "num_workers", "download"}
+# Fields added after runs were committed: left out of the identity at their default, so older runs keep their hash.
+OMIT_AT_DEFAULT = {"loss_ignore_border": 0}
 
 
 def identity(obj: object) -> object:
     """A dataclass tree as plain JSON data, without the NOT_IDENTITY fields."""
     if dataclasses.is_dataclass(obj):
-        return {f.name: identity(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.name not in NOT_IDENTITY}
+        return {
+            f.name: identity(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if f.name not in NOT_IDENTITY and OMIT_AT_DEFAULT.get(f.name, ...) != getattr(obj, f.name)
+        }
     if isinstance(obj, (list, tuple)):
         return [identity(v) for v in obj]
     if isinstance(obj, dict):

@@ -34,6 +34,7 @@ from .runs import (
     read_result,
     run_dir,
     run_state,
+    snapshot_file,
 )
 
 
@@ -44,7 +45,7 @@ class Job:
         self.run, self.results_dir, self.profile, self.rt, self.env = run, Path(results_dir), profile, rt, env
         self.dir = run_dir(results_dir, profile, run.name)
 
-    def train(self, model: torch.nn.Module, objective, dataset, groups: list[dict] | None = None) -> dict:
+    def train(self, model: torch.nn.Module, objective, dataset, groups: list[dict] | None = None, snapshot=None) -> dict:
         spec = self.run.spec
         return train(
             model,
@@ -59,6 +60,8 @@ class Job:
             save_every_s=self.rt.save_every_s,
             num_workers=spec.data.num_workers,
             desc=self.run.name,
+            snapshot_epochs=self.rt.snapshot_epochs if snapshot else (),
+            snapshot=snapshot,
         )
 
     def save(self, obj: object, file: str) -> None:
@@ -85,7 +88,12 @@ def _pretrain(job: Job) -> dict:
     torch.manual_seed(spec.seed)
     model = pretraining_model(spec)
     data = load_dataset(spec.data, train=True, crop=not getattr(model, "crops_itself", False))
-    last = job.train(model, lambda net, x, y, gen: net(x, gen), data)
+    last = job.train(
+        model,
+        lambda net, x, y, gen: net(x, gen),
+        data,
+        snapshot=lambda epoch: job.save(model.encoder.state_dict(), snapshot_file(epoch)),
+    )
     job.save(model.encoder.state_dict(), "encoder.pt")
     job.save(model.state_dict(), "model.pt")
     return {"final": last}

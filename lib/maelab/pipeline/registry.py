@@ -3,13 +3,13 @@
 The calibration gate's runs (does pretraining work at this profile?) come first, whatever the papers.
 """
 
-from ..papers import lcmae
+from ..papers import hlvm, lcmae, tlcl
 from .builders import calibration
 from .config import Profile
 from .runs import Run
 
 PAPERS = ("lcmae", "hlvm", "tlcl")
-RUNS_OF = {"lcmae": lcmae.runs}  # paper -> its wing's run builder (HLVM and TLCL declare none yet)
+RUNS_OF = {"lcmae": lcmae.runs, "hlvm": hlvm.runs, "tlcl": tlcl.runs}  # paper -> its wing's run builder
 
 
 def all_runs(p: Profile, papers: tuple[str, ...] = PAPERS) -> list[Run]:

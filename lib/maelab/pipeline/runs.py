@@ -257,6 +257,19 @@ def load_encoder(results_dir: Path, profile: str, name: str) -> ViTEncoder:
     return enc.eval()
 
 
+def snapshot_file(epoch: float) -> str:
+    """Where a pretraining run keeps its encoder at `epoch` of its schedule (runtime.snapshot_epochs)."""
+    return f"snapshots/encoder_e{epoch:g}.pt"
+
+
+def load_snapshot(results_dir: Path, profile: str, name: str, epoch: float) -> ViTEncoder:
+    """The encoder of a finished pretraining run at `epoch` of its schedule (a learning curve's point), in eval mode."""
+    run = load_run(results_dir, profile, name)
+    enc = ViTEncoder(encoder_config(run.spec))
+    enc.load_state_dict(_weights(run_dir(results_dir, profile, name), snapshot_file(epoch), name, profile))
+    return enc.eval()
+
+
 def load_model(results_dir: Path, profile: str, name: str) -> torch.nn.Module:
     """The whole pretraining module of a finished pretraining run (model.pt), in eval mode."""
     run = load_run(results_dir, profile, name)

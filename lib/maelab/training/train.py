@@ -103,8 +103,13 @@ def train(
     stop_after: int | None = None,
     num_workers: int = 0,
     desc: str = "train",
+    snapshot_epochs: tuple[float, ...] = (),
+    snapshot: Callable[[float], None] | None = None,
 ) -> dict[str, float]:
     """Train to cfg.epochs (or until step stop_after, then checkpoint and return).
+
+    snapshot(epoch) is called on rank 0 right after the optimizer step that completes each of snapshot_epochs
+    (rounded to a step, inside the schedule): a learning curve's checkpoints, written before any checkpoint after it.
 
     Returns the last logged values (means over the logging interval and over processes), on every rank, also
     when a resumed run had already reached its last step. Raises Interrupted after SIGINT/SIGTERM (checkpoint saved).
@@ -139,6 +144,7 @@ def train(
     if env.world_size > 1:
         net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     per_epoch, total, warmup = schedule_steps(len(dataset), cfg)
+    snapshot_at = {round(e * per_epoch): e for e in snapshot_epochs if 0 < round(e * per_epoch) < total}
     local_bs = cfg.batch_size // env.world_size
     hooks_before = getattr(model, "before_optimizer_step", None)
     hooks_after = getattr(model, "after_optimizer_step", None)
@@ -204,6 +210,8 @@ def train(
                 step += 1
                 if hooks_after:
                     hooks_after(step, total)
+                if step in snapshot_at and snapshot and env.is_main:
+                    snapshot(snapshot_at[step])
                 for k, v in {"loss": loss, **logs}.items():
                     sums[k] = sums.get(k, 0) + v.detach().float()
                 count += 1
