@@ -194,3 +194,40 @@ def test_lcmae_freezes_parts_no_loss_reaches(tiny_mae_cfg):
     assert all(p.grad is None and not p.requires_grad for p in model.mae.decoder.pred.parameters())
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.projector.parameters())
     assert model.mae.encoder.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
+
+
+def test_far_from_visible_leaves_out_removed_pixels_next_to_the_context():
+    """HLVM §3.6 border loss on a 3x3 grid of 2-px patches with only the centre visible, width 1: each removed patch
+    loses the row/column (corners: the one pixel) touching the centre; the centre's own pixels stay 1."""
+    from maelab.models.mae import far_from_visible
+    from maelab.models.vit import ViTConfig
+
+    enc = ViTConfig(img_size=6, patch_size=2, in_chans=1, embed_dim=8, depth=1, num_heads=1)
+    mask = torch.ones(1, 9)
+    mask[0, 4] = 0
+    keep = far_from_visible(mask, enc, 1).view(9, 2, 2)
+    assert torch.equal(keep[4], torch.ones(2, 2))
+    assert torch.equal(keep[1], torch.tensor([[1.0, 1.0], [0.0, 0.0]]))  # above the centre: its bottom row borders it
+    assert torch.equal(keep[3], torch.tensor([[1.0, 0.0], [1.0, 0.0]]))  # left of it: its right column
+    assert torch.equal(keep[0], torch.tensor([[1.0, 1.0], [1.0, 0.0]]))  # the diagonal corner touches at one pixel
+    assert torch.equal(far_from_visible(mask, enc, 2).view(9, 2, 2)[1], torch.zeros(2, 2))
+
+
+def test_border_loss_is_the_mae_loss_on_the_pixels_it_keeps(tiny_mae_cfg):
+    """loss_ignore_border = w: the per-token mean squared error over the kept pixels, averaged over removed tokens that
+    keep any; checked against a direct computation from the same prediction and target."""
+    from dataclasses import replace
+
+    from maelab.models.mae import MaskedAutoencoder, far_from_visible
+
+    torch.manual_seed(0)
+    cfg = replace(tiny_mae_cfg, loss_ignore_border=1)
+    model = MaskedAutoencoder(cfg)
+    imgs = torch.randn(3, cfg.encoder.in_chans, cfg.encoder.img_size, cfg.encoder.img_size)
+    torch.manual_seed(1)
+    out = model(imgs)
+    keep = far_from_visible(out.mask, cfg.encoder, 1)
+    err = ((out.pred - out.target) ** 2 * keep).sum(-1) / keep.sum(-1).clamp(min=1)
+    used = out.mask * (keep.sum(-1) > 0)
+    assert torch.allclose(out.loss, (err * used).sum() / used.sum(), atol=1e-6)
+    assert used.sum() < out.mask.sum() or keep.mean() < 1  # some pixels were actually left out

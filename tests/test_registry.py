@@ -2,10 +2,11 @@ from pathlib import Path
 
 import pytest
 
+from maelab.papers import hlvm
 from maelab.papers.lcmae import TABLE1
 from maelab.pipeline.builders import default_mae_name
 from maelab.pipeline.config import load_profile
-from maelab.pipeline.registry import all_runs
+from maelab.pipeline.registry import PAPERS, all_runs
 from maelab.pipeline.runs import load_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,12 +70,33 @@ def test_mini_runs_rebuild_from_their_committed_configs():
 
 
 def test_shared_runs_are_declared_once_across_papers():
-    p = load_profile("smoke")
-    lcmae_runs = {r.name: r.hash for r in all_runs(p, ("lcmae",))}
-    assert {r.name: r.hash for r in all_runs(p)} == lcmae_runs  # HLVM and TLCL declare no runs of their own yet
-    assert (
-        default_mae_name(p) in lcmae_runs and default_mae_name(load_profile("smoke", ["masking.mask_ratio=0.6"])) == "mae_r0.6"
-    )
+    """Each paper alone declares a subset of all runs with the same configs; the bank's default MAE is one run that
+    LC-MAE, TLCL and the calibration all read; HLVM's grid has runs of its own on the synthetic dataset."""
+    p = load_profile("mini")
+    everything = {r.name: r.hash for r in all_runs(p)}
+    per_paper = {paper: {r.name: r.hash for r in all_runs(p, (paper,))} for paper in PAPERS}
+    for runs in per_paper.values():
+        assert runs.items() <= everything.items()
+    assert set().union(*per_paper.values()) == set(everything)
+    bank = default_mae_name(p)
+    assert all(bank in runs for runs in per_paper.values())  # the calibration runs come with every selection
+    assert {"mae_h4", "mae_r0.75_tlcl_pft", "supervised_ref_tlcl_bnlp"} <= set(per_paper["tlcl"]) - set(per_paper["lcmae"])
+    hlvm_own = set(per_paper["hlvm"]) - set(per_paper["lcmae"])
+    assert {run.name for run in hlvm.grid(p).values()} == hlvm_own
+    assert default_mae_name(load_profile("smoke", ["masking.mask_ratio=0.6"])) == "mae_r0.6"
+
+
+def test_hlvm_grid_decouples_the_mask_unit_from_the_patch():
+    """App. C.1: units at ratio 0.75 keep the ViT patch; the coupled design sets patch = unit; a unit equal to the
+    patch is the plain MAE mask (mask_unit None), so the decoupled unit-4 run and the coupled patch-4 run are one run."""
+    p = load_profile("mini")
+    g = hlvm.grid(p)
+    assert g[("unit", 16)].spec.model.encoder.patch_size == 4 and g[("unit", 16)].spec.model.mask_unit == 16
+    assert g[("coupled", 16)].spec.model.encoder.patch_size == 16 and g[("coupled", 16)].spec.model.mask_unit is None
+    assert g[("coupled", 4)] == g[("unit", 4)]
+    assert g[("ratio", 0.75)] == g[("unit", 8)]
+    assert g[("border", 2)].spec.model.loss_ignore_border == 2 and g[("border", 2)].hash != g[("unit", 8)].hash
+    assert {r.spec.data.name for r in g.values()} == {"hierarchical"} and g[("ratio", 0.1)].spec.model.encoder.img_size == 32
 
 
 def test_unknown_paper():

@@ -119,3 +119,29 @@ def test_ddp_two_gloo_processes_match_one_process(tiny_mae_cfg, tmp_path):
         assert torch.allclose(a, b, atol=1e-6, rtol=0), name
     moved = any(not torch.equal(p, init[n]) for n, p in single.state_dict().items())
     assert moved
+
+
+def test_snapshots_hold_the_model_after_their_step_and_survive_a_resume(tiny_mae_cfg, tmp_path):
+    """12 steps of 6 per epoch: epoch 0.5 is step 3 and epoch 1 step 6; a run stopped at step 4 and resumed keeps the
+    step-3 snapshot and writes the step-6 one; both equal a straight run's model after those steps."""
+    seen: dict[float, dict] = {}
+
+    def snapshot_into(store):
+        return lambda epoch: store.__setitem__(epoch, {k: v.clone() for k, v in model.state_dict().items()})
+
+    torch.manual_seed(123)
+    model = MaskedAutoencoder(tiny_mae_cfg)
+    train(model, mae_objective, toy_data(), CFG, tmp_path / "a", DistEnv(), 7, snapshot_epochs=(0.5, 1.0, 2.0),
+          snapshot=snapshot_into(seen))  # fmt: skip
+    assert sorted(seen) == [0.5, 1.0]  # epoch 2 is the end of the schedule: the finished run itself
+    straight3 = run(tiny_mae_cfg, tmp_path / "b", stop_after=3)
+    for k, v in straight3.state_dict().items():
+        assert torch.equal(seen[0.5][k], v), k
+    resumed: dict[float, dict] = {}
+    for stop in (4, None):
+        torch.manual_seed(123)
+        model = MaskedAutoencoder(tiny_mae_cfg)
+        train(model, mae_objective, toy_data(), CFG, tmp_path / "c", DistEnv(), 7, stop_after=stop,
+              snapshot_epochs=(0.5, 1.0), snapshot=snapshot_into(resumed))  # fmt: skip
+    for k, v in seen[1.0].items():
+        assert torch.equal(resumed[1.0][k], v), k

@@ -140,7 +140,9 @@ def dino_reference(p: Profile, seed: int) -> list[Run]:
 def calibration(p: Profile) -> list[Run]:
     """The calibration gate's runs: the default MAE (finetuned, probed) and the random-init baselines per seed,
     and the supervised reference."""
-    return [run for seed in p.calibration.seeds for run in default_mae(p, seed) + random_init(p, seed)] + supervised_reference(p)
+    return [run for seed in p.calibration.seeds for run in default_mae(p, seed) + random_init(p, seed)] + supervised_reference(
+        p
+    )
 
 
 def single_image(p: Profile, optim: OptimConfig, epoch_fraction: float) -> tuple[DataConfig, OptimConfig]:

@@ -120,6 +120,7 @@ class HLVMExperiments:
     mask_units: tuple[int, ...] = (8, 16, 32)
     coupled_patches: tuple[int, ...] = (8, 16, 32)
     border_widths: tuple[int, ...] = (4,)  # px of masked pixels next to visible ones left out of the loss (§3.6)
+    noise_seeds: tuple[int, ...] = ()  # more seeds of the base setting (ratio 0.75, base unit): the grid's noise floor
     analysis_images: int = 2000
 
 

@@ -38,16 +38,25 @@ def _pretrain(p: Profile, seed: int, patch: int, ratio: float, unit: int, **kw) 
 
 
 def grid(p: Profile, seed: int = 0) -> dict[tuple[str, float], Run]:
-    """(axis, value) -> run, axis in {"ratio", "unit", "coupled", "border"}. A setting that is the bank's default MAE
+    """(axis, value) -> run, axis in {"ratio", "unit", "coupled", "border", "seed"} ("seed": the base setting, ratio
+    0.75 at the base unit, with another seed, for the noise floor). A setting that is the bank's default MAE
     (at paper scale: the coupled patch 16 on the profile's data) is that run, under its name."""
     h = p.hlvm
-    specs = {("ratio", r): (grid_name(r, h.base_unit, seed), _pretrain(p, seed, h.patch_size, r, h.base_unit)) for r in h.mask_ratios}
+    specs = {
+        ("ratio", r): (grid_name(r, h.base_unit, seed), _pretrain(p, seed, h.patch_size, r, h.base_unit))
+        for r in h.mask_ratios
+    }
     specs |= {("unit", u): (grid_name(0.75, u, seed), _pretrain(p, seed, h.patch_size, 0.75, u)) for u in h.mask_units}
     specs |= {("coupled", c): (coupled_name(c, seed), _pretrain(p, seed, c, 0.75, c)) for c in h.coupled_patches}
     specs |= {
         ("border", w): (border_name(w, seed), _pretrain(p, seed, h.patch_size, 0.75, h.base_unit, loss_ignore_border=w))
         for w in h.border_widths
     }
+    if seed == p.seeds[0]:
+        specs |= {
+            ("seed", s): (grid_name(0.75, h.base_unit, s), _pretrain(p, s, h.patch_size, 0.75, h.base_unit))
+            for s in h.noise_seeds
+        }
     bank = pretrain(p, seed)
     names_of: dict[PretrainSpec, str] = {bank: default_mae_name(p, seed)}
     return {key: Run(names_of.setdefault(spec, name), spec) for key, (name, spec) in specs.items()}
