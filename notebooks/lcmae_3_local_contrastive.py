@@ -7,6 +7,12 @@
 # (eq 2 and eq 4), then makes those terms explicit losses in a two-view model, **LC-MAE**, and ablates them
 # (Table 1). This notebook checks the rewriting on real model outputs and reruns the ablation at our scale.
 #
+# > **Two schedules.** §3.1-3.2 are about what MAE learns: they read the default MAE of the shared checkpoint bank
+# > (the profile's pretraining schedule, the longest it affords). The Table 1 ablation trains on the shorter ablation
+# > schedule (`lcmae.ablation_optim`); its settings are compared with one another and with the default MAE on that
+# > same schedule (`mae_short`), never with the bank's MAE, and its claims are judged under gates measured on that
+# > schedule.
+#
 # > Our commentary is in block quotes. Everything heavy (pretraining, finetuning, probing) ran beforehand in
 # > `reproduce.sh`; this notebook only reads run results and small cached measurements.
 
@@ -15,6 +21,7 @@ profile = "mini"
 results_dir = "../results"
 overrides = []
 n_images = 256  # test images for the eq 2 / eq 4 check
+mae_run = ""  # the MAE of §3.1-3.2, empty means the default MAE of the profile (the bank's)
 
 # %%
 import matplotlib.pyplot as plt
@@ -38,6 +45,7 @@ from maelab.evaluation.claims import (
 )
 from maelab.papers import lcmae
 from maelab.papers.lcmae import COLLAPSE_FRACTION, COLLAPSE_REFERENCE, COLLAPSE_THRESHOLD, TABLE1, table1_name
+from maelab.pipeline.builders import default_mae_name
 from maelab.pipeline.config import load_profile
 
 p = load_profile(profile, overrides)
@@ -52,7 +60,16 @@ summary = Summary(
     calibration=calibration,
 )
 scratch_ft, random_init_lp = lcmae.random_init_names(p)
-display(Markdown(f"**Scale.** {figures.scale_note(p)}\n\n{describe_gates(calibration, p.name)}"))
+mae_run = mae_run or default_mae_name(p)
+short_mae = lcmae.short_mae_name(p)
+ablation_epochs = lcmae.ablation_optim(p).epochs
+display(
+    Markdown(
+        f"**Scale.** {figures.scale_note(p)}\n\n**MAE of §3.1-3.2:** `{mae_run}` (the bank's default MAE, "
+        f"{p.pretrain.epochs:g} epochs). **Table 1:** {ablation_epochs:g} pretraining epochs per setting, beside the "
+        f"default MAE on the same schedule, `{short_mae}`.\n\n{describe_gates(calibration, p.name)}"
+    )
+)
 
 # %% [markdown]
 # ## §3.1-3.2: the reconstruction loss contains a patch-level contrastive term
@@ -66,11 +83,11 @@ display(Markdown(f"**Scale.** {figures.scale_note(p)}\n\n{describe_gates(calibra
 # whose first term aligns the same patch across two "augmented" (differently masked) views. Eq 4 does the
 # same inside one view with a second removed position $j$: $\|(h_i - h_j) - (x_i - x_j) + e_{pred}(j|m)\|^2$.
 # Both are identities, so they must hold to float precision on any model; we check them on the decoder
-# outputs of our MAE (setting (b) of Table 1) for two random masks, in per-patch-normalised pixel space
+# outputs of the default MAE (the bank's) for two random masks, in per-patch-normalised pixel space
 # (the target MAE trains on).
 
 # %%
-chk = lcmae.reformulation_check(results_dir, p, table1_name("b"), n_images)
+chk = lcmae.reformulation_check(results_dir, p, mae_run, n_images)
 rows = []
 for eq in ("eq2", "eq4"):
     lhs, rhs = chk[f"{eq}_lhs"], chk[f"{eq}_rhs"]
@@ -106,7 +123,7 @@ display(
         ours=float(worst),
         paper="identity",
         seeds=1,
-        scale_note=f"float32 decoder outputs of {table1_name('b')}",
+        scale_note=f"float32 decoder outputs of {mae_run}",
     )
 )
 
@@ -124,11 +141,12 @@ display(
 #
 # > Caveat on the baseline: an untrained decoder predicts almost the same thing whatever it sees, so it is trivially
 # > invariant to the mask (and its prediction error is large). A cross-view share that *grows* with training can mean
-# > that predictions became image-dependent, not that invariance was lost; a better baseline (the cross-view term
-# > against the difference between two *images* under one mask) needs the run's weights, which this checkout lacks.
+# > that predictions became image-dependent, not that invariance was lost. A better baseline (the cross-view term
+# > against the difference between two *images* under one mask) would separate the two readings; it is not measured
+# > here.
 
 # %%
-init = lcmae.untrained_reformulation(results_dir, p, table1_name("b"), n_images)
+init = lcmae.untrained_reformulation(results_dir, p, mae_run, n_images)
 share_of = lambda d, idx: d["eq2_cross_term"][idx].mean() / (d["eq2_cross_term"][idx].mean() + d["eq2_pred_error"][idx].mean())
 all_tokens = np.arange(len(chk["eq2_cross_term"]))
 rng = np.random.default_rng(0)
@@ -163,7 +181,8 @@ display(
 # * $\mathcal{L}_{in} = \sum_{i\ne j} m_i m_j |\cos(v_i, v_j) - \cos(x_i, x_j)|$ (eq 6): within a view, the
 #   similarity structure of the features should match that of the image patches.
 #
-# Seven settings (a)-(g) switch the losses on and off; each is pretrained with the same budget, then finetuned.
+# Seven settings (a)-(g) switch the losses on and off; each is pretrained with the same budget (the ablation schedule),
+# then finetuned.
 # The paper's claims (its ablation points and collapse paragraph): (1) LC-MAE (a) is slightly above MAE (b) and
 # "retains the effectiveness of MAE"; (2) the reconstruction loss helps, (a) > (g) and (f) > (d); (3) the cross-view
 # loss helps, (g) > (d) and (a) > (f), and (e) (cross-view added to MAE) is the best setting, (e) > (b); (4) the in-view
@@ -181,6 +200,15 @@ display(
 # > projector in (b)). In addition to finetuning (FT) we report a linear probe (LP, BN + linear on the cls
 # > token, MAE protocol), which is cheap and more sensitive to the representation at small scale (but a raw-pixel
 # > softmax regression reaches about 80% on this dataset: see the calibration notebook).
+# >
+# > **Baselines on the same schedule.** Beside the seven settings the table shows the default MAE pretrained on the
+# > ablation schedule (`mae_short`: one mask per image, the profile's decoder and learning rate; Table 1's settings use
+# > the depth-2 decoder and LC-MAE's learning rate, as the paper does) and random init. The claims below are judged
+# > under gates measured on this schedule: `mae_short` against random init, by the seed-aware rule (printed next).
+
+# %%
+ablation_calibration = lcmae.judge_ablations(summary, results_dir, p)
+display(Markdown(lcmae.describe_ablation_gates(ablation_calibration, p)))
 
 # %%
 settings = list(TABLE1)
@@ -188,30 +216,45 @@ name = {s: table1_name(s) for s in settings}
 pre = analysis.results_table(results_dir, p, [name[s] for s in settings])
 ft = analysis.results_table(results_dir, p, [f"{name[s]}_ft" for s in settings])
 lp = analysis.results_table(results_dir, p, [f"{name[s]}_lp" for s in settings])
-base = analysis.results_table(results_dir, p, [scratch_ft, random_init_lp])
+base = analysis.results_table(results_dir, p, [f"{short_mae}_ft", f"{short_mae}_lp", scratch_ft, random_init_lp])
 spreads = lcmae.collapse_spreads(results_dir, p, [name[s] for s in settings], n_images)
 spreads.index = settings
 collapse = lcmae.collapse_table(spreads, COLLAPSE_REFERENCE)
 collapsed = {s for s in settings if collapse.loc[s, "collapse"] == "representation"}
 projector_only = {s for s in settings if collapse.loc[s, "collapse"] == "projector only"}
 acc = lambda x: f"{x:.1f}"  # one test set of 10k images: a single accuracy's 95% CI is about ±0.8 points
+extra = ["", "", "", ""]
+pixel_lp = 100 * analysis.pixel_logreg_correct(p, results_dir).mean()  # the probe's linear baseline: no encoder
 table1 = pd.DataFrame(
     {
-        "L_MAE": ["✓" if TABLE1[s][0].mae else "" for s in settings] + ["", ""],
-        "L_cross": ["✓" if TABLE1[s][0].cross else "" for s in settings] + ["", ""],
-        "L_in": ["✓" if TABLE1[s][0].in_view else "" for s in settings] + ["", ""],
-        "paper FT (%)": ["Collapse" if TABLE1[s][1] is None else TABLE1[s][1] for s in settings] + [78.6, "—"],
+        "L_MAE": ["✓" if TABLE1[s][0].mae else "" for s in settings] + ["✓", "", "", ""],
+        "L_cross": ["✓" if TABLE1[s][0].cross else "" for s in settings] + extra,
+        "L_in": ["✓" if TABLE1[s][0].in_view else "" for s in settings] + extra,
+        "paper FT (%)": ["Collapse" if TABLE1[s][1] is None else TABLE1[s][1] for s in settings]
+        + [TABLE1["b"][1], 78.6, "—", "—"],
         "ours FT (%)": [("collapse: " if s in collapsed else "") + acc(ft.loc[f"{name[s]}_ft", "accuracy"]) for s in settings]
-        + [acc(base.loc[scratch_ft, "accuracy"]), "—"],
-        "ours LP (%)": [acc(v) for v in lp["accuracy"]] + ["—", acc(base.loc[random_init_lp, "accuracy"])],
-        "collapse (representation / projector)": [collapse.loc[s, "collapse"] for s in settings] + ["", ""],
+        + [acc(base.loc[f"{short_mae}_ft", "accuracy"]), acc(base.loc[scratch_ft, "accuracy"]), "—", "—"],
+        "ours LP (%)": [acc(v) for v in lp["accuracy"]]
+        + [acc(base.loc[f"{short_mae}_lp", "accuracy"]), "—", acc(base.loc[random_init_lp, "accuracy"]), acc(pixel_lp)],
+        "collapse (representation / projector)": [collapse.loc[s, "collapse"] for s in settings] + extra,
     },
-    index=pd.Index(settings + ["random init: scratch FT", "random init: probe"], name="setting"),
+    index=pd.Index(
+        settings
+        + [
+            f"MAE, one mask per image ({short_mae})",
+            "random init: scratch FT",
+            "random init: probe",
+            "raw pixels: softmax regression",
+        ],
+        name="setting",
+    ),
 )
 display(table1)
 display(
     Markdown(
-        f"The random-init rows are the baseline every pretraining must beat (paper: 78.6 from Table 3). Accuracies are "
+        f"All pretrainings above: {ablation_epochs:g} epochs. The `{short_mae}` row is plain MAE on the same schedule "
+        f"(paper: its (b), plain MAE, 82.9); the random-init rows are the baseline every pretraining must beat "
+        f"(paper: 78.6 from Table 3); the raw-pixel row is the linear baseline of the LP column (no encoder). Accuracies are "
         f"printed to 0.1 point: on {int(base.loc[scratch_ft, 'total']):,} test images a single accuracy's 95% CI is "
         f"about ±0.8 points and a paired difference's ±0.5."
     )
@@ -375,9 +418,9 @@ display(
 # Each claim compares two settings' finetuning accuracy on the same test images (paired bootstrap over images).
 # These are comparisons of pretrainings with one seed each, so the verdict rule is the seed-aware one: the CI over
 # test images is widened by the finetuning seed noise floor measured by the calibration notebook, and the claims need
-# the **finetuning gate** (MAE-init measurably beats scratch at this profile). "About equal" and "not worse" claims use
-# the one equivalence margin (±1 accuracy point, `claims.EQUIVALENCE_MARGIN`), which counts only if it separates MAE from
-# random init.
+# the **finetuning gate of the ablation schedule** (`mae_short` measurably beats scratch, printed above). "About equal"
+# and "not worse" claims use the one equivalence margin (±1 accuracy point, `claims.EQUIVALENCE_MARGIN`), which counts
+# only if it separates MAE from random init on the same schedule (`mae_short` - scratch).
 # The paper's differences are 0.1-0.6 points on ImageNet; our noise is of that order or larger.
 
 # %%
