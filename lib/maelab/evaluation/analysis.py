@@ -22,13 +22,14 @@ from ..models.mae import MaskedAutoencoder
 from ..models.masking import unit_grid
 from ..models.vit import ViTConfig, ViTEncoder, attention_modules, capture_attention
 from ..pipeline.config import Profile
-from ..pipeline.runs import RunNotReady, load_encoder, load_run, read_result, run_dir
+from ..pipeline.runs import RunNotReady, load_encoder, load_run, load_snapshot, read_result, run_dir, snapshot_file
 from .claims import (
     EQUIVALENCE_MARGIN,
     Claim,
     Summary,
     bootstrap_ci,
     seed_bootstrap_delta,
+    untestable,
     verdict_equivalence,
     verdict_equivalent,
     verdict_from_ci,
@@ -297,3 +298,87 @@ def pixel_logreg_correct(p: Profile, results_dir: Path, max_iter: int = 500) -> 
 
     path = analysis_path(results_dir, p, "pixel_logreg")
     return cached(path, compute, data=repr(p.probe_data), max_iter=max_iter)["correct"]
+
+
+# --- the calibration gate's learning curve: frozen-feature classifiers at each checkpoint of a pretraining ------------
+
+
+def curve_epochs(snapshot_epochs: tuple[float, ...] | list[float], schedule: float) -> list[float]:
+    """The points of a pretraining's learning curve: its snapshot epochs inside the schedule (runtime.snapshot_epochs),
+    in order, then the end of the schedule (the finished run's encoder.pt)."""
+    return sorted({float(e) for e in snapshot_epochs if 0 < e < schedule}) + [float(schedule)]
+
+
+def checkpoint_file(results_dir: Path, p: Profile, name: str, epoch: float, schedule: float) -> Path:
+    """The weights of a pretraining run's encoder at `epoch`: a snapshot inside its schedule, encoder.pt at its end."""
+    return run_dir(results_dir, p.name, name) / ("encoder.pt" if epoch >= schedule else snapshot_file(epoch))
+
+
+def checkpoint_encoder(results_dir: Path, p: Profile, name: str, epoch: float, schedule: float) -> ViTEncoder:
+    """A pretraining run's encoder at `epoch` of its `schedule` (load_snapshot inside it, load_encoder at its end)."""
+    if epoch >= schedule:
+        return load_encoder(results_dir, p.name, name)
+    return load_snapshot(results_dir, p.name, name, epoch)
+
+
+def logreg_correct(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, max_iter: int = 500
+) -> np.ndarray:
+    """1 where a softmax regression on standardised features classifies a test point correctly, [N].
+
+    The standardisation is MAE's probe BatchNorm (affine=False) at evaluation: each feature minus its training mean,
+    over its training standard deviation (sklearn StandardScaler); then LogisticRegression (lbfgs, L2, C=1) to
+    convergence instead of the probe's 90 LARS epochs: a fast probe for every point of a learning curve.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter)).fit(train_x, train_y)
+    return (clf.predict(test_x) == test_y).astype(np.int8)
+
+
+FROZEN_METRICS = ("knn_cls", "knn_mean", "logreg_cls", "logreg_mean")  # frozen_feature_correct's classifiers
+
+
+def frozen_feature_correct(
+    encoder: ViTEncoder,
+    train: tuple[torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor],
+    k: int = 20,
+    max_iter: int = 500,
+) -> dict[str, np.ndarray]:
+    """Correctness [N] on the test images of four classifiers of an encoder's frozen features (`encoder_features`):
+    kNN (cosine, k; `knn_correct`) and BN + softmax regression (`logreg_correct`), each on the cls token and on the
+    mean-pooled patch tokens; keys FROZEN_METRICS. train / test: (normalised images, labels)."""
+    (train_x, train_y), (test_x, test_y) = train, test
+    tr, te = encoder_features(encoder, train_x), encoder_features(encoder, test_x)
+    ytr, yte = train_y.numpy(), test_y.numpy()
+    out = {}
+    for pool in ("cls", "mean"):
+        out[f"knn_{pool}"] = knn_correct(tr[pool], ytr, te[pool], yte, k)
+        out[f"logreg_{pool}"] = logreg_correct(tr[pool], ytr, te[pool], yte, max_iter)
+    return out
+
+
+def gate_decision(
+    correct_a: np.ndarray, correct_b: np.ndarray, floor: float | None, level: float = 0.95
+) -> tuple[float, tuple[float, float], tuple[str, str]]:
+    """One metric of a calibration gate: the gain of arm a (MAE) over arm b (random init), in points, with its
+    hierarchical bootstrap CI at `level` (`seed_bootstrap_delta`: seeds, then test images) and the decision.
+
+    Reproduced only if both arms have >= 2 seeds, the CI lies entirely above 0 and the gain exceeds the metric's seed
+    noise floor `floor`; fewer seeds: untestable (what the CI alone says is kept in the evidence)."""
+    a, b = np.atleast_2d(correct_a), np.atleast_2d(correct_b)
+    gain, ci = seed_bootstrap_delta(a, b, level=level)
+    label = f"hierarchical bootstrap {100 * level:g}% CI ({len(a)} vs {len(b)} seeds, then images)"
+    decision = verdict_from_ci(ci, 0.0, "greater", label=label)
+    if min(len(a), len(b)) < 2:
+        return gain, ci, untestable(f"{len(a)} vs {len(b)} finished seeds: a gate needs >= 2 per arm", decision)
+    if decision[0] == "reproduced" and not (floor is not None and gain > floor):
+        floor_text = "unmeasured" if floor is None else f"{floor:.2f}"
+        decision = (
+            "inconclusive",
+            f"{decision[1]}, but the gain {gain:.2f} does not exceed the seed noise floor {floor_text}",
+        )
+    return gain, ci, decision

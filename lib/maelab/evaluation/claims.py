@@ -10,11 +10,12 @@ The verdict rules (every paper, every notebook):
 * **Preconditions.** A claim whose precondition fails reads "untestable at this scale" and its evidence names the
   failed precondition; `raw_verdict` keeps what the numbers alone said. Preconditions applied by `Summary.claim`:
   at profile `smoke` every claim is untestable (smoke numbers are never findings); a claim that names a `gate`
-  ("representation": the default MAE's BN + linear probe beats a random encoder's; "finetuning": MAE-init beats
-  scratch) is untestable unless the calibration notebook measured that gate and it passed (`load_calibration`). A
-  gate passes when both arms have >= 2 seeds, the hierarchical CI of the gain lies above 0 and the mean gain exceeds
-  the metric's seed noise floor. A notebook adds its own preconditions with `untestable(...)` (a reference model
-  that did not learn, a saturated metric, a missing run).
+  ("representation": the default MAE's BN + linear probe or kNN on its mean-pooled tokens beats a random encoder's;
+  "finetuning": MAE-init beats scratch in label-scarce finetuning) is untestable unless the calibration notebook
+  measured that gate and it passed (`load_calibration`). A gate's metric passes when both arms have >= 2 seeds, the
+  hierarchical CI of the gain lies above 0 and the mean gain exceeds the metric's seed noise floor. A notebook adds
+  its own preconditions with `untestable(...)` (a reference model that did not learn, a saturated metric, a missing
+  run).
 * **Comparisons of pretrainings** (accuracies of runs that differ in their pretraining): `seed_bootstrap_delta`
   gives the difference with a hierarchical bootstrap CI (seeds of each arm, then test images, paired on images).
   With >= 2 seeds in both arms that CI decides (`verdict_from_ci`). With one seed in an arm the CI covers test
@@ -407,9 +408,12 @@ class Calibration:
     """What the calibration notebook measured at a profile, as the other notebooks read it (`load_calibration`).
 
     gates: name ("representation", "finetuning") -> {"passed": bool, "metric", "gain", "ci", "noise_floor",
-    "seeds", "evidence"}; noise_floor: metric ("ft", "lp", ...) -> largest gap between two seeds of one
-    configuration (points), None where fewer than 2 seeds finished; gains: metric -> [lo, hi], the CI of
-    MAE - random init on that metric (the equivalence rule's discrimination check).
+    "seeds", "evidence"} (the metric shown: the one that passed, else the first measured), plus "rule", "metrics"
+    (every metric that can pass the gate: gain, ci, level, verdict, evidence) and "beside" (metrics reported, not
+    deciding); noise_floor: metric ("ft", "ft_scarce", "lp", "knn_cls", "knn_mean", "logreg_cls", "logreg_mean",
+    "attention_distance") -> largest gap between two seeds of one configuration (points; px for attention), None
+    where fewer than 2 seeds finished; gains: metric -> [lo, hi], the 95% CI of MAE - random init on that metric
+    (the equivalence rule's discrimination check).
     """
 
     profile: str
