@@ -55,6 +55,7 @@ from maelab.evaluation.metrics import patch_center_distances
 from maelab.papers import lcmae
 from maelab.pipeline.builders import ratio_name
 from maelab.pipeline.config import load_profile
+from maelab.pipeline.runs import RunNotReady
 
 p = load_profile(profile, overrides)
 figures.setup()
@@ -69,7 +70,26 @@ fig5_mae = fig5_mae or lcmae.reference(p, "mae")
 fig5_dino = fig5_dino or lcmae.reference(p, "dino")
 fig5_supervised = fig5_supervised or lcmae.reference(p, "supervised")
 scratch_ft, random_init_lp = lcmae.random_init_names(p)
-ratios = sorted(set(p.lcmae.mask_ratios) | {p.masking.mask_ratio})  # the bank's sweep (runs() trains this set)
+
+
+def finished(name: str) -> bool:
+    try:
+        analysis.finished_result(results_dir, p, name)
+        return True
+    except RunNotReady:
+        return False
+
+
+swept = sorted(set(p.lcmae.mask_ratios) | {p.masking.mask_ratio})  # the bank's sweep (runs() trains this set)
+ratios = [r for r in swept if finished(ratio_name(r))]  # Fig 6 reads the finished ones and names the others
+if ratios != swept:
+    display(
+        Markdown(
+            "**Not finished (left out of Fig 6):** "
+            + ", ".join(f"`{ratio_name(r)}`" for r in swept if r not in ratios)
+            + ": run `./reproduce.sh --only runs` to train them."
+        )
+    )
 blocks = list(p.lcmae.ae_blocks)
 ps = p.encoder.patch_size
 floor_px = calibration.noise_floor.get("attention_distance") if calibration else None
