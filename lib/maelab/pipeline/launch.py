@@ -203,15 +203,19 @@ def _signals_for_launcher():
 
 @contextmanager
 def _sigint_ignored():
-    """Processes started inside inherit an ignored SIGINT (training catches it again, with SIGTERM, while it runs)."""
+    """Processes started inside inherit an ignored, blocked SIGINT: a Ctrl-C reaches them only through the launcher's
+    SIGTERM. The launcher blocks it too while it submits, so a Ctrl-C in that window stays pending (Linux never
+    discards a blocked signal) and is delivered, as KeyboardInterrupt, once the handler is back."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 class Dispatcher:
