@@ -382,11 +382,9 @@ def untrained_reformulation(
     """`reformulation_check`'s eq 2 terms for the same architecture at initialisation (torch.manual_seed(run seed), as the
     pretraining job builds it; no weights needed) and the same masks: the baseline of "training shrinks the cross-view
     term"."""
-    from ..pipeline.runs import load_run, pretraining_model
+    from ..pipeline.runs import load_run, untrained_model
 
-    spec = load_run(results_dir, p.name, mae_run).spec
-    torch.manual_seed(spec.seed)
-    mae = pretraining_model(spec).mae.eval()
+    mae = untrained_model(load_run(results_dir, p.name, mae_run).spec).mae
     imgs, _ = validation_images(p, n_images)
     g = torch.Generator().manual_seed(seed)
     units = fixed_mask_noise(mae, 0).shape[1]

@@ -26,7 +26,7 @@ from ..models.targets import normalize_targets, patchify
 from ..models.vit import ViTEncoder, attention_modules, capture_attention
 from ..pipeline.builders import default_mae_name, finetune, pretrain, probe, seeded, supervised_reference
 from ..pipeline.config import Profile
-from ..pipeline.runs import Run, load_encoder, load_model, load_run, load_snapshot, pretraining_model
+from ..pipeline.runs import Run, load_encoder, load_model, load_run, load_snapshot, untrained_model
 from ..training.probe import ProbeConfig
 
 PROBES = {"lp": ProbeConfig(head="linear"), "bnlp": ProbeConfig(head="bn_linear"), "pft": ProbeConfig(tune="last_qkv")}
@@ -65,9 +65,9 @@ def runs(p: Profile, seed: int) -> list[Run]:
             out += _probes(p, ref, ref.name, 0)
     for heads in p.tlcl.head_counts:
         name = heads_name(p, heads, seed)
-        mae = Run(name, pretrain(p, seed))
+        spec = pretrain(p, seed)
+        mae = Run(name, spec)
         if heads != p.encoder.num_heads:
-            spec = pretrain(p, seed)
             mae = Run(name, replace(spec, model=replace(spec.model, encoder=replace(p.encoder, num_heads=heads))))
             out += [mae, Run(f"{name}_ft", finetune(p, mae, seed))]
         out += _probes(p, mae, name, seed, methods=("lp",))
@@ -84,9 +84,7 @@ def sweep_ratios(p: Profile, low: float = 0.5) -> list[float]:
 
 def untrained_mae(results_dir: Path, p: Profile, name: str) -> MaskedAutoencoder:
     """The MAE of pretraining run `name` at initialisation (torch.manual_seed(run seed), as its job builds it)."""
-    spec = load_run(results_dir, p.name, name).spec
-    torch.manual_seed(spec.seed)
-    return pretraining_model(spec).mae.eval()
+    return untrained_model(load_run(results_dir, p.name, name).spec).mae
 
 
 @torch.no_grad()

@@ -233,6 +233,13 @@ def pretraining_model(spec: PretrainSpec | DinoSpec) -> torch.nn.Module:
     return MAEPretraining(mae, spec.data.name)
 
 
+def untrained_model(spec: PretrainSpec | DinoSpec, seed: int | None = None) -> torch.nn.Module:
+    """`pretraining_model(spec)` at initialisation, in eval mode: torch.manual_seed(seed, by default the run's seed) first,
+    as the pretraining job builds it, so no weights are needed. The untrained baseline of a pretraining run."""
+    torch.manual_seed(spec.seed if seed is None else seed)
+    return pretraining_model(spec).eval()
+
+
 def encoder_config(spec: Spec) -> ViTConfig:
     return spec.model.encoder if isinstance(spec, PretrainSpec) else spec.encoder
 

@@ -28,7 +28,7 @@ from ...models.targets import patchify, unpatchify
 from ...models.vit import ViTEncoder, attention_modules, capture_attention
 from ...pipeline.builders import ratio_name
 from ...pipeline.config import Profile
-from ...pipeline.runs import PretrainSpec, RunNotReady, load_run, pretraining_model
+from ...pipeline.runs import PretrainSpec, RunNotReady, load_run, untrained_model
 from .runs import grid
 
 # --- the paper's numbers -------------------------------------------------------------------------------------------
@@ -93,8 +93,7 @@ def finished(results_dir, p: Profile, names) -> list[str]:
 
 def random_init_mae(spec: PretrainSpec, seed: int = 0) -> MaskedAutoencoder:
     """The random-init baseline: the same MAE (encoder and decoder) as `spec`, untrained, initialised from `seed`."""
-    torch.manual_seed(seed)
-    return pretraining_model(spec).mae.eval()
+    return untrained_model(spec, seed).mae
 
 
 def synthetic_split(cfg: DataConfig, split: str, n: int) -> dict:
