@@ -4,6 +4,7 @@ import pytest
 
 from maelab.pipeline.builders import default_mae, random_init
 from maelab.pipeline.config import load_profile
+from maelab.papers import tlcl
 from maelab.pipeline.estimate import describe, estimate, flops_per_image, images_processed
 
 
@@ -32,3 +33,14 @@ def test_the_dry_run_prints_the_request_and_a_total():
     assert "time limit 10 min" in text and "1e-06 TFLOP/s achieved per job" in text
     assert "5 requeue(s) at the time limit" in text  # finetuning: 52.7 min of work in 10-minute jobs
     assert text.splitlines()[-1].startswith("total: 3 runs") and "job-hours" in text
+
+
+def test_partial_finetuning_counts_its_tuned_block_every_step():
+    """TLCL's partial FT trains the last block on cached tokens each step: forward + backward of one block (of two at
+    smoke) is at least 2x its forward, x epochs, on top of the cached forward a plain probe costs."""
+    p = load_profile("smoke")
+    lp, pft = (r for r in tlcl.runs(p, 0) if r.name in ("random_init_tlcl_lp", "random_init_tlcl_pft"))
+    plain, tuned = estimate([lp, pft], p)
+    block_forward = flops_per_image(lp) / 2  # two equal blocks (the patch embedding is small beside them)
+    extra = tuned.tflop - plain.tflop
+    assert extra * 1e12 >= 2 * 0.9 * block_forward * pft.spec.optim.epochs * 256

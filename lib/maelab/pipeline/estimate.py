@@ -16,6 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..data.datasets import DATASETS, NUM_CLASSES, images_per_epoch
 from ..models.vit import ViTEncoder
 from ..training.finetune import ViTClassifier
+from ..training.probe import ProbeModel
 from .config import Profile
 from .runs import FinetuneSpec, ProbeSpec, Run, encoder_config, pretraining_model
 
@@ -54,6 +55,17 @@ def flops_per_image(run: Run) -> float:
         torch.random.set_rng_state(torch_state)
 
 
+def tuned_flops_per_image(run: Run) -> float:
+    """FLOPs of one step of a cached probe's trainable blocks per image (TLCL's partial FT trains the last block on
+    the cached tokens entering it every step); 0 for a probe that trains its head only, or any other run."""
+    spec = run.spec
+    if not isinstance(spec, ProbeSpec) or spec.recipe.tune == "none" or spec.recipe.augment:
+        return 0.0
+    model = ProbeModel(ViTEncoder(spec.encoder), NUM_CLASSES[spec.data.name], spec.recipe)
+    tokens = torch.zeros(2, 1 + spec.encoder.num_patches, spec.encoder.embed_dim)
+    return _count(lambda: model.trainable(tokens).sum().backward())
+
+
 def images_processed(run: Run) -> float:
     """Images one run pushes through its counted step: epochs x images per epoch (a probe without augmentation
     encodes its training and test images once), plus one forward over the test split after finetuning."""
@@ -81,8 +93,9 @@ def estimate(runs: list[Run], p: Profile) -> list[Estimate]:
             )
         )
         if key not in per_model:
-            per_model[key] = flops_per_image(run)
-        tflop = per_model[key] * images_processed(run) / 1e12
+            per_model[key] = (flops_per_image(run), tuned_flops_per_image(run))
+        counted, tuned = per_model[key]
+        tflop = (counted * images_processed(run) + tuned * run.spec.optim.epochs * images_per_epoch(run.spec.data)) / 1e12
         hours = tflop / p.runtime.achieved_tflops / 3600
         out.append(Estimate(run.name, run.kind, tflop, hours, hours * devices))
     return out
