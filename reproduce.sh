@@ -93,6 +93,8 @@ if has runs; then
   echo "== runs ($PROFILE, cluster=$CLUSTER)"
   "${M[@]}" runs --cluster "$CLUSTER" "${DRY[@]}" || status=$?
   [ $status -eq 2 ] && exit 2
+  # 130: interrupted (Ctrl-C, SIGTERM; the jobs saved checkpoints): stop here, the notebooks would read unfinished runs
+  [ $status -eq 130 ] && { echo "== runs interrupted: notebooks and report not run" >&2; exit 130; }
 fi
 if [ ${#DRY[@]} -gt 0 ]; then exit $status; fi
 if has notebooks; then

@@ -335,3 +335,37 @@ def test_numbers_print_at_the_precision_their_ci_supports(ci, decimals, text):
     value = (ci[0] + ci[1]) / 2 if decimals != 2 else 1.44
     assert claims.ci_decimals(ci) == decimals
     assert claims.format_estimate(value, ci) == text
+
+
+# --- stored numbers ----------------------------------------------------------------------------------------------------
+
+
+def test_stored_rounds_floats_to_12_significant_digits():
+    assert 67.41 - 47.45 == 19.959999999999994 and claims.stored(67.41 - 47.45) == 19.96
+    assert claims.stored(np.float64(0.1) + 0.2) == 0.3 and type(claims.stored(np.float64(0.3))) is float
+    assert claims.stored(1 / 3) == 0.333333333333 and claims.stored(123456.7890123456) == 123456.789012
+    assert claims.stored(2.5e-17 + 1e-30) == 2.5e-17  # significant digits, not decimals: small numbers keep their value
+    nested = {"ci": (0.1 + 0.2, 1.1 * 3), "xs": [0.7 + 0.1, None, "s", 3, True], "nan": float("nan")}
+    out = claims.stored(nested)
+    assert out["ci"] == (0.3, 3.3) and isinstance(out["ci"], tuple) and out["xs"] == [0.8, None, "s", 3, True]
+    assert np.isnan(out["nan"]) and out["xs"][4] is True
+    assert claims.stored(out) == out  # idempotent
+
+
+def test_a_saved_summary_stores_paper_differences_at_12_digits(tmp_path):
+    summary = Summary("hlvm_3_x", "HLVM", "mini")
+    summary.headline("gap", ours=np.float64(0.1) + 0.2, paper=67.41 - 47.45, unit="points")
+    summary.claim(
+        "d", "A difference.", "reproduced", "CI above 0", ours=0.7 + 0.1, paper=67.41 - 47.45, ci=(0.1 + 0.2, 1.1 * 3)
+    )
+    summary.extra["calibration"] = {"noise_floor": {"lp": 81.3 - 80.12}}  # 1.1799999999999926
+    for i in range(2):
+        summary.claim(f"t{i}", "tested", "inconclusive", "CI includes 0")  # 3 tested: 0.05 * 3 = 0.15000000000000002
+    path = summary.save(tmp_path / "s.summary.json")
+    text = path.read_text()
+    assert '"paper": 19.96,' in text and "19.959999" not in text and '"ours": 0.8,' in text
+    data = json.loads(text)
+    assert data["claims"][0]["ci"] == [0.3, 3.3] and data["headlines"][0]["ours"] == 0.3
+    assert data["extra"]["calibration"]["noise_floor"]["lp"] == 1.18
+    assert data["ledger"]["expected_false_positives"] == 0.15 == summary.ledger()["expected_false_positives"]
+    assert Summary.load(path).to_dict() == summary.to_dict()  # what is saved is what a notebook holds

@@ -258,6 +258,46 @@ def test_ctrl_c_in_the_terminal_checkpoints_and_prints_one_line(tmp_path):
     assert_same_as_reference(tmp_path, tmp_path / "undisturbed", [run.name])
 
 
+def test_ctrl_c_during_the_runs_stage_stops_reproduce_sh_with_130_before_the_notebooks(tmp_path):
+    """./reproduce.sh in its own process group, as in a terminal; Ctrl-C once a run has started. The launcher exits 130
+    (saving a checkpoint); reproduce.sh must exit 130 too, not go on to execute notebooks on unfinished runs."""
+    overrides = ["runtime.local_parallelism=1", "runtime.save_every_s=1e9", "runtime.log_every=1", "pretrain.epochs=8"]
+    overrides.append("lcmae.dino_reference=timm:none")  # as above: the first job is a 32-step pretraining run
+    cmd = ["./reproduce.sh", "--profile", "smoke", "--only", "runs,notebooks,report", "--paper", "lcmae", "--cluster", "local"]
+    cmd += ["--results-dir", str(tmp_path)] + [a for o in overrides for a in ("--set", o)]
+    out_path = tmp_path / "reproduce.out"
+    with open(out_path, "w") as out:  # a file, not a pipe: read while it runs, and nothing blocks on a full pipe
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1", "MAELAB_VENV": sys.prefix},  # no setup stage: this venv
+        )
+    try:
+        deadline = time.time() + 180
+        while not [p for p in tmp_path.glob("smoke/runs/*/metrics.jsonl") if p.read_text().count("\n") >= 2]:
+            assert time.time() < deadline and proc.poll() is None, out_path.read_text()
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)
+        deadline = time.time() + 120  # without the fix the notebooks stage starts: stop it at its first line
+        while proc.poll() is None and "== notebooks" not in out_path.read_text() and time.time() < deadline:
+            time.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    log = out_path.read_text()
+    assert "== notebooks" not in log and "== report" not in log, log
+    assert proc.returncode == 130, log
+    assert "interrupted; rerun to resume" in log and "== runs interrupted: notebooks and report not run" in log
+    assert "Traceback" not in log
+    assert not list(tmp_path.glob("smoke/notebooks/*")), "no notebook may be executed after an interrupted runs stage"
+    assert len(list(tmp_path.glob("smoke/runs/*/checkpoints/last.pt"))) == 1  # the interrupted run can resume
+
+
 # damage
 
 

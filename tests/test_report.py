@@ -167,3 +167,32 @@ def test_index_opens_with_the_gates_and_the_forest_plot(tmp_path):
     assert "Seed noise floors: ft 0.96, lp unmeasured" in html and "ft [0.54, 1.86]" in html
     assert f"<td class='untestable-at-this-scale'>{UNTESTABLE}</td>" in html
     assert "untestable-at-this-scale { background: #e2e3e5; }" in html  # grey, as in the plot
+
+
+def test_ledger_json_stores_floats_at_12_significant_digits(tmp_path):
+    """The paper's 67.41 - 47.45 is 19.96 in ledger.json, also when a summary was saved before rounding existed."""
+    nb_dir = tmp_path / "mini" / "notebooks"
+    nb_dir.mkdir(parents=True)
+    for name in ("calibration_gate", "hlvm_3_x"):
+        nbformat.write(new_notebook(cells=[new_markdown_cell(f"# {name}")]), nb_dir / f"{name}.ipynb")
+        save_json(nb_dir / f"{name}.status.json", {"notebook": name, "status": "ok", "error": None, "parameters": {}})
+    calibration = Summary("calibration_gate", "Calibration", "mini")
+    calibration.extra["calibration"] = {
+        "profile": "mini",
+        "gates": {"finetuning": {"passed": True, "evidence": "e", "gain": 3.300000000000003}},
+        "noise_floor": {"lp": 1.1800000000000068},
+        "gains": {"ft": [2.710000000000012, 3.9167500000000013]},
+    }
+    save_json(summary_path(tmp_path, "mini", "calibration_gate"), {**calibration.to_dict(), "extra": calibration.extra})
+    hlvm = Summary("hlvm_3_x", "HLVM", "mini")
+    for i in range(3):  # 3 tested claims: 0.05 * 3 = 0.15000000000000002
+        hlvm.claim(f"c{i}", "A difference.", "inconclusive", "CI includes 0", ours=0.5, paper=67.41 - 47.45, ci=(0.1, 0.9))
+    old = hlvm.to_dict()  # as an unrounded summary of an earlier version would store it
+    old["claims"][0] |= {"paper": 19.959999999999994, "ci": [0.1 + 0.2, 0.9]}
+    save_json(summary_path(tmp_path, "mini", "hlvm_3_x"), old)
+    build_report(tmp_path, "mini")
+    text = (tmp_path / "mini" / "report" / "ledger.json").read_text()
+    ledger = json.loads(text)
+    assert "19.959999" not in text and [c["paper"] for c in ledger["claims"]] == [19.96] * 3
+    assert ledger["claims"][0]["ci"] == [0.3, 0.9] and ledger["stats"]["expected_false_positives"] == 0.15
+    assert ledger["gates"]["finetuning"]["gain"] == 3.3 and ledger["noise_floors"] == {"lp": 1.18}

@@ -13,8 +13,9 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from maelab.evaluation import analysis
+from maelab.evaluation import analysis, claims
 from maelab.evaluation.claims import bootstrap_ci, seed_bootstrap_delta
 
 N, A_ONLY, B_ONLY = 2000, 30, 10
@@ -127,3 +128,64 @@ def test_seed_bootstrap_delta_matches_an_independent_hierarchical_resampling():
     ref_lo, ref_hi = np.quantile(boot, [0.025, 0.975])
     assert hi - lo > 2 * 2 * PAIRED_HALF  # the seed spread shows
     assert lo == pytest.approx(ref_lo, abs=0.3) and hi == pytest.approx(ref_hi, abs=0.3)  # Monte Carlo: about 0.15
+
+
+# --- Spearman: exact permutation p up to EXACT_SPEARMAN_MAX_N points ---------------------------------------------------
+#
+# Under independence each of the n! pairings of x with a reordering of y is equally likely; verdict_spearman's p is
+# two-sided: the fraction of pairings with |rho| >= the observed |rho|. Hand counts (rho = 1 - 6 sum d^2 / (n^3 - n)):
+# n = 3: rho = +1 in 1 of 3! = 6 pairings and -1 in 1, so a perfect ranking has p = 2/6 = 1/3 (one-sided 1/6);
+# n = 4: 2/24 = 1/12 (one-sided 1/24); n = 5: 2/120 = 1/60. rho = 0.9 at n = 5 is sum d^2 = 2: the identity and its
+# 4 adjacent swaps have sum d^2 <= 2, so P(rho >= 0.9) = 5/120 and p = 10/120 = 1/12 (scipy's t approximation: 0.037).
+# With ties (average ranks): x = 1..4, y = (1, 1, 2, 2): the 24 pairings are 6 placements of y's two high values,
+# 4 pairings each; |rho| is largest (0.894) when they go to x = {3, 4} or {1, 2}: p = 8/24 = 1/3.
+
+
+@pytest.mark.parametrize(
+    "x, y, p",
+    [
+        ([0.25, 0.5, 0.75], [3.0, 2.0, 1.0], 2 / 6),  # 3 ratios, rho = -1: LC-MAE Fig 6 at mini (scipy said p = 0)
+        ([1, 2, 3], [1, 2, 3], 2 / 6),
+        ([1, 2, 3, 4], [10, 20, 30, 40], 2 / 24),
+        ([1, 2, 3, 4, 5], [1, 2, 3, 4, 5], 2 / 120),
+        ([1, 2, 3, 4, 5], [1, 3, 2, 4, 5], 10 / 120),  # rho = 0.9
+        ([1, 2, 3, 4, 5], [5, 4, 3, 1, 2], 10 / 120),  # rho = -0.9
+        ([1, 2, 3, 4], [1, 1, 2, 2], 8 / 24),  # ties
+    ],
+)
+def test_spearman_p_counts_the_pairings(x, y, p):
+    rho, got, method = claims.spearman_test(x, y)
+    assert got == pytest.approx(p, rel=1e-12)
+    assert rho == pytest.approx(stats.spearmanr(x, y).statistic) and method.startswith(f"exact over all {len(x)}!")
+
+
+def test_spearman_verdicts_for_few_points():
+    assert claims.verdict_spearman([0.25, 0.5, 0.75], [3, 2, 1], +1)[0] == "inconclusive"  # p = 1/3: not decisive
+    verdict, evidence = claims.verdict_spearman([1, 2, 3], [1, 2, 3], +1)
+    assert verdict == "inconclusive" and "two-sided p=0.333" in evidence and "smallest attainable p is 0.333" in evidence
+    assert claims.verdict_spearman([1, 2, 3, 4], [1, 2, 3, 4], +1)[0] == "inconclusive"  # p = 1/12
+    assert claims.verdict_spearman([1, 2, 3, 4], [1, 2, 3, 4], +1, alpha=0.1)[0] == "reproduced"
+    assert claims.verdict_spearman([1, 2, 3, 4, 5], [5, 4, 3, 2, 1], +1)[0] == "not reproduced"  # p = 1/60
+    assert claims.verdict_spearman([1, 2, 3, 4, 5], [5, 4, 3, 2, 1], -1)[0] == "reproduced"
+    assert claims.verdict_spearman([1, 2, 3, 4, 5], [1, 3, 2, 4, 5], +1)[0] == "inconclusive"  # rho 0.9: p = 1/12
+
+
+def test_spearman_is_exact_up_to_7_points_and_asymptotic_beyond():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=6)
+    y = x + rng.normal(size=6)
+    reference = stats.permutation_test(  # one sample: its 6! orders against x (two would be permuted both)
+        (y,), lambda b: stats.spearmanr(x, b).statistic, permutation_type="pairings", n_resamples=np.inf
+    )
+    assert claims.spearman_test(x, y)[1] == pytest.approx(reference.pvalue, rel=1e-12)
+    assert claims.EXACT_SPEARMAN_MAX_N == 7
+    assert claims.spearman_test(range(7), range(7))[1:] == (
+        pytest.approx(2 / 5040),
+        "exact over all 7! = 5040 pairings; the smallest attainable p is 0.000397",
+    )
+    x8 = [1, 2, 3, 4, 5, 6, 8, 7]
+    assert claims.spearman_test(range(8), x8) == pytest.approx(
+        (stats.spearmanr(range(8), x8).statistic, stats.spearmanr(range(8), x8).pvalue, "t approximation")
+    )
+    with pytest.raises(ValueError, match="same length"):
+        claims.spearman_test([1, 2, 3], [1, 2])

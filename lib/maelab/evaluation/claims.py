@@ -28,12 +28,17 @@ The verdict rules (every paper, every notebook):
   (-EQUIVALENCE_MARGIN, +EQUIVALENCE_MARGIN) accuracy points; it counts only if the same rule separates MAE
   from random init (that gain's CI entirely above +margin), else untestable: the margin cannot discriminate.
   "Not worse than" claims use its one-sided half (`verdict_noninferior`: CI above -margin) with the same check.
+* **Monotone trends** (`verdict_spearman`): Spearman's rho with its two-sided p under independence, exact (all n!
+  pairings) up to EXACT_SPEARMAN_MAX_N points, where scipy's t approximation is far off (it gives p ~ 0 for any
+  perfect ranking; exactly, a perfect ranking of 3 points has p = 2/3! = 1/3).
 * **Ledger.** `Summary.ledger()` counts the claims tested (not untestable) and the decisive verdicts chance alone
-  would give: at most ALPHA per tested claim when every null holds.
+  would give: at most ALPHA per tested claim when every null holds. Stored numbers (summaries, the report's
+  ledger.json) are rounded to SIGNIFICANT_DIGITS by `stored`: 67.41 - 47.45 is stored as 19.96.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import numbers
@@ -55,6 +60,8 @@ GATES = ("representation", "finetuning")  # the calibration gates a claim may ne
 ALPHA = 0.05  # every CI is a 95% interval: at most ALPHA chance of a decisive verdict per claim whose null holds
 EQUIVALENCE_MARGIN = 1.0  # accuracy points: the one margin of every "about equal" claim
 SMOKE_PROFILES = ("smoke",)  # profiles whose numbers are never findings
+EXACT_SPEARMAN_MAX_N = 7  # up to this many points verdict_spearman's p is exact (7! = 5040 pairings); beyond, asymptotic
+SIGNIFICANT_DIGITS = 12  # stored floats (summaries, ledger.json): float noise such as 19.959999999999994 -> 19.96
 
 Value = float | str | None
 Decision = tuple[str, str]  # (verdict, evidence)
@@ -139,6 +146,19 @@ class Headline:
 
     def __post_init__(self) -> None:
         self.ours, self.paper = _plain(self.ours), _plain(self.paper)
+
+
+def stored(obj: object, digits: int = SIGNIFICANT_DIGITS) -> object:
+    """`obj` as it is written to a summary or the ledger: every float (nested in dicts, lists, tuples) rounded to
+    `digits` significant digits, so that 67.41 - 47.45 reads 19.96, not 19.959999999999994; idempotent."""
+    if isinstance(obj, float):
+        return float(f"{obj:.{digits}g}") if math.isfinite(obj) else float(obj)
+    if isinstance(obj, dict):
+        return {k: stored(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        rounded = [stored(v, digits) for v in obj]
+        return rounded if isinstance(obj, list) else tuple(rounded)
+    return obj
 
 
 def _plain(value: object) -> Value:
@@ -363,18 +383,44 @@ def verdict_from_point(value: float, threshold: float = 0.0, direction: str = "g
     return "inconclusive", f"single estimate {value:.4g} vs {threshold:g} points {way}; no uncertainty estimate"
 
 
-def verdict_spearman(x: Sequence[float], y: Sequence[float], expected_sign: int, alpha: float = 0.05) -> Decision:
-    """Monotone trend: reproduced if Spearman rho has `expected_sign` (+1/-1) with p < alpha, not reproduced if
-    significant the other way, else inconclusive."""
-    if expected_sign not in (1, -1):
-        raise ValueError(f"expected_sign must be +1 or -1, got {expected_sign!r}")
+def spearman_test(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, str]:
+    """Spearman rho of (x, y), its two-sided p-value under independence and how that p was computed.
+
+    Up to EXACT_SPEARMAN_MAX_N points p is exact: the fraction of the n! pairings of x with a reordering of y whose
+    |rho| is at least the observed |rho| (ties: average ranks, reordered with their values). Beyond, scipy's t
+    approximation. rho is nan (p nan) for a constant input.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"x and y must be 1-d and of the same length, got shapes {x.shape} and {y.shape}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
         result = stats.spearmanr(x, y)
-    rho, p = float(result.statistic), float(result.pvalue)
+    rho, n = float(result.statistic), x.size
+    if math.isnan(rho) or n > EXACT_SPEARMAN_MAX_N:
+        return rho, float(result.pvalue), "t approximation"
+    # 2 * rank - (n + 1): centred ranks times 2, integers also with ties (average ranks are multiples of 1/2), so that
+    # rho of a pairing is proportional to an exact integer dot product and equal |rho|s compare equal
+    a, b = (np.rint(2 * stats.rankdata(v) - (n + 1)).astype(np.int64) for v in (x, y))
+    dots = np.abs(b[np.array(list(itertools.permutations(range(n))))] @ a)  # [n!]
+    p = np.count_nonzero(dots >= abs(int(a @ b))) / dots.size
+    smallest = np.count_nonzero(dots == dots.max()) / dots.size
+    return rho, float(p), f"exact over all {n}! = {dots.size} pairings; the smallest attainable p is {smallest:.3g}"
+
+
+def verdict_spearman(x: Sequence[float], y: Sequence[float], expected_sign: int, alpha: float = 0.05) -> Decision:
+    """Monotone trend: reproduced if Spearman rho has `expected_sign` (+1/-1) with two-sided p < alpha, not reproduced
+    if significant the other way, else inconclusive. p is exact up to EXACT_SPEARMAN_MAX_N points (`spearman_test`):
+    with 3 or 4 points no ranking is decisive at alpha 0.05 (a perfect one has p = 2/3! = 1/3, 2/4! = 1/12)."""
+    if expected_sign not in (1, -1):
+        raise ValueError(f"expected_sign must be +1 or -1, got {expected_sign!r}")
+    rho, p, method = spearman_test(x, y)
     if math.isnan(rho):
         return "inconclusive", f"Spearman rho undefined (constant input), n={len(x)}"
-    evidence = f"Spearman rho={rho:+.3f}, p={p:.3g}, n={len(x)} (expected sign {expected_sign:+d}, alpha {alpha:g})"
+    evidence = (
+        f"Spearman rho={rho:+.3f}, two-sided p={p:.3g} ({method}), n={len(x)} "
+        f"(expected sign {expected_sign:+d}, alpha {alpha:g})"
+    )
     if p >= alpha:
         return "inconclusive", evidence
     return ("reproduced" if np.sign(rho) == expected_sign else "not reproduced"), evidence
@@ -470,7 +516,7 @@ def ledger_stats(claims: Sequence[Claim | dict], alpha: float = ALPHA) -> dict:
         "decisive": sum(v in DECISIVE for v in tested),
         "counts": {v: verdicts.count(v) for v in VERDICTS},
         "alpha": alpha,
-        "expected_false_positives": alpha * len(tested),
+        "expected_false_positives": stored(alpha * len(tested)),  # 0.15, not 0.15000000000000002, as it is saved
         "equivalence_margin": EQUIVALENCE_MARGIN,
     }
 
@@ -578,16 +624,18 @@ class Summary:
         return pd.DataFrame(rows, columns=["id", "verdict", "gate", "ours [95% CI]", "paper", "evidence"]).set_index("id")
 
     def to_dict(self) -> dict:
-        """The summary JSON object."""
-        return {
-            "notebook": self.notebook,
-            "title": self.title,
-            "profile": self.profile,
-            "headlines": [asdict(h) for h in self.headlines.values()],
-            "claims": [asdict(c) for c in self.claims.values()],
-            "ledger": self.ledger(),
-            "extra": self.extra,
-        }
+        """The summary JSON object, its floats at SIGNIFICANT_DIGITS (`stored`)."""
+        return stored(
+            {
+                "notebook": self.notebook,
+                "title": self.title,
+                "profile": self.profile,
+                "headlines": [asdict(h) for h in self.headlines.values()],
+                "claims": [asdict(c) for c in self.claims.values()],
+                "ledger": self.ledger(),
+                "extra": self.extra,
+            }
+        )
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the summary JSON atomically."""

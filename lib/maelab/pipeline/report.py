@@ -2,8 +2,8 @@
 
 Reads results/<profile>/notebooks/<name>{,.failed}.{ipynb,status.json,summary.json} (see notebooks.py); writes
 results/<profile>/report/: <name>.html (the last good run), <name>.failed.html (a failed latest run), index.html,
-ledger.json, ledger.png (the forest plot of every claim that opens the index) and mathjax/ (served next to the pages,
-so formulas render offline).
+ledger.json (floats at 12 significant digits, `claims.stored`), ledger.png (the forest plot of every claim that opens
+the index) and mathjax/ (served next to the pages, so formulas render offline).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from maelab.evaluation.claims import (
     ledger_stats,
     load_calibration,
     save_json,
+    stored,
 )
 
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
@@ -581,14 +582,16 @@ def build_report(
     calibration, problem = _calibration(Path(results_dir), profile)
     save_json(
         report_dir / "ledger.json",
-        {
-            "profile": profile,
-            "verdicts": list(VERDICTS),
-            "stats": ledger_stats([c for c in claims if c["verdict"] in VERDICTS]),
-            "gates": calibration.gates if calibration else None,  # None: the calibration notebook has not run
-            "noise_floors": calibration.noise_floor if calibration else None,
-            "claims": claims,
-        },
+        stored(  # floats at SIGNIFICANT_DIGITS, as in the summaries it reads
+            {
+                "profile": profile,
+                "verdicts": list(VERDICTS),
+                "stats": ledger_stats([c for c in claims if c["verdict"] in VERDICTS]),
+                "gates": calibration.gates if calibration else None,  # None: the calibration notebook has not run
+                "noise_floors": calibration.noise_floor if calibration else None,
+                "claims": claims,
+            }
+        ),
     )
     forest = forest_plot(claims, report_dir / FOREST_PNG)
     gates = _gates_html(calibration, problem, profile)
