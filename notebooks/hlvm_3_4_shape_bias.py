@@ -28,6 +28,7 @@ seed = 0
 n_train = 0  # probe train images, 0 means probing.default_sizes (10k at mini)
 n_test = 0  # cue-conflict images, 0 means probing.default_sizes (4k at mini)
 n_boot = 1000  # bootstrap resamples of the test images
+cue_conflict_root = ""  # paper scale: Geirhos et al.'s cue-conflict folder (absolute path; 16 category folders)
 
 # %%
 import matplotlib.pyplot as plt
@@ -35,9 +36,11 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
+from maelab.data import shifted_imagenet
 from maelab.evaluation import figures
 from maelab.evaluation.claims import (
     Summary,
+    accuracy_ci,
     describe_gates,
     load_calibration,
     summary_path,
@@ -46,6 +49,7 @@ from maelab.evaluation.claims import (
     verdict_seed_aware,
 )
 from maelab.papers import hlvm
+from maelab.papers.hlvm import experiments as hx
 from maelab.papers.hlvm import probing
 from maelab.pipeline.config import load_profile
 
@@ -59,16 +63,56 @@ synthetic = probing.on_synthetic(p)
 display(Markdown(f"**Scale.** {figures.scale_note(p)}\n\n{describe_gates(calibration, p.name)}"))
 
 # %% [markdown]
-# ## At paper scale: the Geirhos cue-conflict images
+# ## At paper scale: Table 2 on Geirhos et al.'s cue-conflict images
 #
-# > Not implemented here. Reading the folder is simple (16 class folders of `<shape><i>-<texture><j>.png`, 1280
-# > images), but the decision is not: the paper's classifier is a linear probe over the 1000 ImageNet classes, and
-# > Geirhos et al. map its probabilities to their 16 categories by averaging over the ImageNet classes that are WordNet
-# > hyponyms of each category (`human_categories.py` of the `model-vs-human` toolbox), a table this repository does
-# > not hold and cannot check offline. A cluster user would: pretrain the `paper` profile's grid
-# > (`python -m maelab runs --profile paper --papers hlvm`), linear-probe each encoder on IN1K, and score the probes
-# > with `model-vs-human` (`pip install git+https://github.com/bethgelab/model-vs-human`, dataset `cue-conflict`,
-# > metric shape bias), whose numbers are Table 2's.
+# Where the grid trains on the profile's own data (`paper`: ImageNet), each mask ratio's encoder has its IN1K linear
+# probe `<run>_lp` (MAE's protocol), run here unchanged on the cue-conflict folder (1280 images in 16 category folders
+# of `<shape><i>-<texture><j>.png`; `data/shifted_imagenet.py`). As in Geirhos et al.'s `model-vs-human` toolbox:
+# images whose shape and texture are the same category are left out; the 16-category decision is the category with
+# the highest mean softmax probability over its ImageNet classes (the toolbox's `human_categories.py` table); shape
+# bias = shape decisions / (shape + texture decisions), with its 95% Wilson interval over the images decided by a cue.
+# The folder is given as `-p cue_conflict_root DIR`.
+
+# %%
+in1k, unfinished = hx.in1k_probes(results_dir, p, axes=("ratio",))
+if not in1k and not unfinished:
+    display(
+        Markdown(
+            f"**Not run: no IN1K probes at this profile.** Profile `{p.name}` trains the HLVM grid on "
+            f"`{p.hlvm.dataset or p.data.name}`, not on its own data `{p.data.name}`, so no probe of the grid is trained "
+            "here; Table 2 needs `--profile paper`."
+        )
+    )
+elif not in1k:
+    display(
+        Markdown(
+            f"**Not run: no IN1K probe has finished** ({', '.join(unfinished)}). Train them with "
+            f"`python -m maelab runs --profile {p.name} --papers hlvm`."
+        )
+    )
+elif not cue_conflict_root:
+    display(Markdown("**Not run: no cue-conflict folder given.** Pass `-p cue_conflict_root DIR` (an absolute path)."))
+else:
+    if unfinished:
+        display(Markdown(f"**Not finished (left out):** {', '.join(unfinished)}."))
+    rows = []
+    for (_, r), name in sorted(in1k.items()):
+        d = hx.cue_conflict_decisions(results_dir, p, name, cue_conflict_root)
+        bias, n_shape, n_texture = shifted_imagenet.shape_bias(d["decision"], d["shape"], d["texture"])
+        lo, hi = accuracy_ci(n_shape, n_shape + n_texture) if n_shape + n_texture else (np.nan, np.nan)
+        rows.append(
+            {
+                "mask ratio": r,
+                "run": name,
+                "ours": f"{bias:.4f} [{lo:.4f}, {hi:.4f}]",
+                "paper (Table 2)": probing.TABLE2.get(r),
+                "decided by a cue": f"{(n_shape + n_texture) / len(d['decision']):.1%} of {len(d['decision'])}",
+            }
+        )
+        summary.headline(
+            f"shape bias, mask ratio {r:g}, Geirhos cue-conflict", bias, probing.TABLE2.get(r), note="IN1K linear probe"
+        )
+    display(pd.DataFrame(rows).set_index("mask ratio"))
 
 # %% [markdown]
 # ## Shape bias per mask ratio on the synthetic cue-conflict split
@@ -78,7 +122,7 @@ if not synthetic:
     display(
         Markdown(
             f"Profile `{p.name}` pretrains the HLVM grid on `{p.hlvm.dataset or p.data.name}`: no synthetic cue-conflict "
-            "split (see the paper-scale note above)."
+            "split (see the paper-scale section above)."
         )
     )
 else:

@@ -86,8 +86,23 @@ def load_cifar10(root: Path, train: bool, download: bool) -> ImageTensors:
     return ImageTensors(torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets))
 
 
+def resize_centre_crop(img_size: int, crop_fraction: float = 0.875) -> Callable:
+    """PIL image -> uint8 [3, S, S]: short side resized (bicubic) to S / crop_fraction, then the centre S x S crop.
+
+    MAE's evaluation transform (crop_fraction 0.875: 256 -> 224); crop_fraction 1 resizes to S before the crop."""
+    from torchvision.transforms import v2
+
+    return v2.Compose(
+        [
+            v2.PILToTensor(),
+            v2.Resize(int(img_size / crop_fraction), interpolation=v2.InterpolationMode.BICUBIC),
+            v2.CenterCrop(img_size),
+        ]
+    )
+
+
 def imagenet_folder(root: Path, train: bool, img_size: int, crop: bool = True) -> torch.utils.data.Dataset:
-    """ImageFolder yielding uint8 [3, S, S]: train RandomResizedCrop(0.2, 1) bicubic (MAE), val resize + centre crop.
+    """ImageFolder yielding uint8 [3, S, S]: train RandomResizedCrop(0.2, 1) bicubic (MAE), val `resize_centre_crop`.
 
     crop=False: every split resized + centre-cropped (for objectives that crop themselves, e.g. DINO's multi-crop).
     """
@@ -100,11 +115,12 @@ def imagenet_folder(root: Path, train: bool, img_size: int, crop: bool = True) -
             f"ImageNet split not found: tried {split}. Fix: pass --data-root DIR with train/ and val/ class folders"
         )
     if train and crop:
-        resize = v2.RandomResizedCrop(img_size, scale=(0.2, 1.0), interpolation=v2.InterpolationMode.BICUBIC)
+        transform = v2.Compose(
+            [v2.PILToTensor(), v2.RandomResizedCrop(img_size, scale=(0.2, 1.0), interpolation=v2.InterpolationMode.BICUBIC)]
+        )
     else:
-        side = int(img_size / 0.875) if not train else img_size
-        resize = v2.Compose([v2.Resize(side, interpolation=v2.InterpolationMode.BICUBIC), v2.CenterCrop(img_size)])
-    return datasets.ImageFolder(str(split), transform=v2.Compose([v2.PILToTensor(), resize]))
+        transform = resize_centre_crop(img_size, 1.0 if train else 0.875)
+    return datasets.ImageFolder(str(split), transform=transform)
 
 
 def stratified_subset(ds: ImageTensors, n: int, seed: int = 0) -> ImageTensors:

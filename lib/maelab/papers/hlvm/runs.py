@@ -6,12 +6,13 @@
 - §3.6's suggestion, a loss without the masked pixels next to visible ones, at the base setting (`border_name`).
 
 The Fashion-MNIST ratio sweep of the checkpoint bank (builders.ratio_sweep) is read beside it where a real-image
-version is meaningful (§3.1, §3.3).
+version is meaningful (§3.1, §3.3). Where the grid trains on the profile's own data (`paper`: ImageNet), each encoder
+also gets its linear probe `<run>_lp` (`probes`), the IN1K probe that §3.3's Table 1 and §3.4's Table 2 score.
 """
 
 from dataclasses import replace
 
-from ...pipeline.builders import default_mae_name, pretrain, seeded
+from ...pipeline.builders import default_mae_name, pretrain, probe, seeded
 from ...pipeline.config import Profile
 from ...pipeline.runs import PretrainSpec, Run
 
@@ -62,6 +63,20 @@ def grid(p: Profile, seed: int = 0) -> dict[tuple[str, float], Run]:
     return {key: Run(names_of.setdefault(spec, name), spec) for key, (name, spec) in specs.items()}
 
 
+def probes(p: Profile, seed: int = 0) -> dict[tuple[str, float], Run]:
+    """(axis, value) -> the linear probe `<run>_lp` of that grid encoder on the profile's labelled data (its own
+    encoder shape, the profile's [probe] recipe), where the grid trains on the profile's dataset at its image size;
+    else empty (mini: the grid's synthetic images are not the profile's, and its notebooks probe them themselves)."""
+    h = p.hlvm
+    if h.dataset not in ("", p.data.name) or h.img_size not in (0, p.data.img_size):
+        return {}
+    return {
+        key: Run(f"{run.name}_lp", replace(probe(p, run, run.spec.seed), encoder=run.spec.model.encoder))
+        for key, run in grid(p, seed).items()
+    }
+
+
 def runs(p: Profile, seed: int) -> list[Run]:
-    """Every pretraining the HLVM notebooks read on the [hlvm] dataset (they read frozen encoders: no finetuning)."""
-    return list({run.name: run for run in grid(p, seed).values()}.values())
+    """Every run the HLVM notebooks read: the grid's pretrainings on the [hlvm] dataset (read as frozen encoders: no
+    finetuning) and, where the grid trains on the profile's data, their linear probes."""
+    return list({run.name: run for run in [*grid(p, seed).values(), *probes(p, seed).values()]}.values())
