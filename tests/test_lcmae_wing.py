@@ -90,3 +90,28 @@ def test_collapse_table_calibrates_on_the_reference_setting():
     )
     table = lcmae.collapse_table(spreads, "b")  # h threshold 0.1 x 0.2 = 0.02: only (c)'s h collapsed
     assert list(table["collapse"]) == ["none", "projector only", "representation"]
+
+
+def test_without_ablation_finetunes_their_claims_are_untestable_with_the_floor_and_the_cost(monkeypatch):
+    """At mini (lcmae.ablation_finetune = false) a claim on an ablation's finetune is untestable; the reason quotes the
+    finetuning seed noise floor of the gates it is given, the finetunes' count and cost, and the override."""
+    p = load_profile("mini")
+    monkeypatch.setattr(lcmae, "ablation_finetune_cost", lambda _p: (14, 54.6, 3, 5.6))
+    cal = bank_calibration("mini", floor=0.56)
+    cal.gates["finetuning"] |= {"gain": 1.3, "ci": [0.74, 1.93]}
+    reason = lcmae.ablation_finetune_reason(p, cal)
+    assert "0.56 points" in reason and "14 finetunes" in reason and "~55 job-minutes" in reason
+    assert "+1.3" in reason and "--set lcmae.ablation_finetune=true" in reason
+    assert lcmae.ablation_ft_accuracy("unused", p, "lcmae_t1_a") is None and lcmae.not_run(p) == "not run at mini"
+    summary = Summary("lcmae_x", "x", "mini", scale_note="mini", calibration=cal)
+    claim = lcmae.ablation_ft_claim(summary, "unused", p, reason, "lcmae-t1-a-vs-b", "s", "lcmae_t1_a_ft", "lcmae_t1_b_ft")
+    assert claim.verdict == "untestable at this scale" and claim.evidence.startswith("not run at profile mini")
+    assert claim.gate == "finetuning" and summary.claims["lcmae-t1-a-vs-b"] is claim
+    assert "not run at mini" in lcmae.describe_ablation_finetune(p, reason)
+    assert lcmae.ablation_finetune_reason(load_profile("small"), cal) is None
+    assert lcmae.describe_ablation_finetune(load_profile("small"), None) == ""
+
+
+def test_the_cost_of_the_ablation_finetunes_is_what_the_override_adds():
+    n_ft, ft_minutes, n_pre, pre_minutes = lcmae.ablation_finetune_cost(load_profile("mini"))
+    assert (n_ft, n_pre) == (14, 3) and 40 < ft_minutes < 70 and 0 < pre_minutes < ft_minutes

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from maelab.papers import hlvm
+from maelab.papers import hlvm, lcmae
 from maelab.papers.lcmae import TABLE1
 from maelab.pipeline.builders import default_mae_name
 from maelab.pipeline.config import load_profile
@@ -35,6 +35,35 @@ def test_lcmae_runs_cover_every_experiment():
         "dino_ref_lp",
     } <= names
     assert {f"ae_b{b}_ft" for b in p.lcmae.ae_blocks} <= names
+
+
+def test_mini_skips_the_ablation_finetunes_but_keeps_their_gates_and_small_keeps_them():
+    """lcmae.ablation_finetune: false at mini drops every ablation's `_ft` (and the decoder / single-image pretrainings,
+    read only by finetuning claims), keeps the probes and the ablation schedule's finetuning gate (mae_short_ft vs
+    scratch_ft), and changes no other run; small (the default, true) finetunes every ablation."""
+    mini = load_profile("mini")
+    assert not lcmae.ablation_finetuned(mini)
+    runs = {r.name: r.hash for r in all_runs(mini, ("lcmae",))}
+    ablations = [f"lcmae_t1_{s}" for s in TABLE1] + [f"ae_b{b}" for b in mini.lcmae.ae_blocks]
+    assert not {f"{a}_ft" for a in ablations} & set(runs)
+    assert {f"{a}{e}" for a in ablations for e in ("", "_lp")} <= set(runs)
+    assert {"mae_short", "mae_short_ft", "mae_short_lp", "scratch_ft"} <= set(runs)
+    assert not {n for n in runs if n.startswith(("mae_dec_", "mae_single_image"))}
+    on = {r.name: r.hash for r in all_runs(load_profile("mini", ["lcmae.ablation_finetune=true"]), ("lcmae",))}
+    assert runs.items() <= on.items()  # the same runs with the same configs, plus the ablation finetunes
+    assert set(on) - set(runs) == {f"{a}_ft" for a in ablations} | {
+        "mae_dec_weighted_average",
+        "mae_dec_weighted_average_ft",
+        "mae_dec_conv",
+        "mae_dec_conv_ft",
+        "mae_single_image",
+        "mae_single_image_ft",
+    }
+    small = load_profile("small")
+    assert lcmae.ablation_finetuned(small)
+    names = {r.name for r in all_runs(small, ("lcmae",))}
+    ablations = [f"lcmae_t1_{s}" for s in TABLE1] + [f"ae_b{b}" for b in small.lcmae.ae_blocks]
+    assert {f"{a}_ft" for a in ablations} | {"mae_dec_weighted_average_ft", "mae_dec_conv_ft", "mae_single_image_ft"} <= names
 
 
 def test_table1_settings_are_configurations_of_one_pretraining():

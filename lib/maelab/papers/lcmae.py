@@ -6,10 +6,12 @@ identities, the decoder's attention and feature semantics (Fig 2-4) and the coll
 
 Two schedules: claims about what MAE learns read the shared checkpoint bank's default MAE (the profile's [pretrain]);
 the ablations (Table 1, 2, 3, A.1) train on `ablation_optim` beside their own MAE baseline `short_mae_name`, and their
-claims are judged under `ablation_calibration` (gates measured on that schedule).
+claims are judged under `ablation_calibration` (gates measured on that schedule). A profile may skip the ablations'
+finetunes (`ablation_finetuned`): their finetuning claims are then untestable there, with `ablation_finetune_reason`.
 """
 
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +24,19 @@ from ..evaluation.analysis import (
     correctness,
     finished_result,
     fixed_mask_noise,
+    paired_claim,
     reference_encoder,
     validation_images,
 )
 from ..evaluation.claims import (
     SMOKE_PROFILES,
     Calibration,
+    Claim,
     Summary,
     describe_gates,
     format_estimate,
     seed_bootstrap_delta,
+    untestable,
     verdict_seed_aware,
 )
 from ..evaluation.metrics import patch_center_distances, s_attn_per_image, s_sim_per_image, similarity_weights
@@ -53,6 +58,7 @@ from ..pipeline.builders import (
     with_evals,
 )
 from ..pipeline.config import Profile
+from ..pipeline.estimate import estimate
 from ..pipeline.runs import LCMAESpec, Run, load_model
 from ..training.optim import OptimConfig
 
@@ -112,6 +118,96 @@ def ablation_optim(p: Profile) -> OptimConfig:
     if not p.lcmae.ablation_epochs:
         return p.pretrain
     return replace(p.pretrain, epochs=p.lcmae.ablation_epochs, warmup_epochs=p.lcmae.ablation_warmup_epochs)
+
+
+def ablation_finetuned(p: Profile) -> bool:
+    """Does the profile finetune the ablations (lcmae.ablation_finetune)? If not, Table 1's settings and the AE(p) runs
+    have their `_lp` probes only, and Table 2's decoders and Table A.1's single image, read only by finetuning claims,
+    are not trained at all. `short_mae_name`'s `_ft` and `_lp` and scratch_ft stay either way: they are the ablation
+    schedule's gates (`ablation_calibration`)."""
+    return p.lcmae.ablation_finetune
+
+
+def not_run(p: Profile) -> str:
+    """What a table shows in place of a number from a run the profile does not declare."""
+    return f"not run at {p.name}"
+
+
+def ablation_ft_accuracy(results_dir: Path, p: Profile, pretraining: str) -> float | None:
+    """Test accuracy (%) of an ablation's finetune `<pretraining>_ft`; None where the profile does not finetune the
+    ablations (`ablation_finetuned`)."""
+    return float(finished_result(results_dir, p, f"{pretraining}_ft")["accuracy"]) if ablation_finetuned(p) else None
+
+
+@lru_cache
+def ablation_finetune_cost(p: Profile) -> tuple[int, float, int, float]:
+    """What `--set lcmae.ablation_finetune=true` adds to a profile that skips the ablations' finetunes, by the dry run's
+    FLOP estimate: (finetunes, their job-minutes, pretrainings only they read, those pretrainings' job-minutes)."""
+    on = replace(p, lcmae=replace(p.lcmae, ablation_finetune=True))
+    declared = {r.name for seed in p.seeds for r in runs(p, seed)}
+    extra = estimate([r for seed in p.seeds for r in runs(on, seed) if r.name not in declared], p)
+    ft = [e.device_hours * 60 for e in extra if e.kind == "finetune"]
+    pre = [e.device_hours * 60 for e in extra if e.kind != "finetune"]
+    return len(ft), sum(ft), len(pre), sum(pre)
+
+
+def ablation_finetune_reason(p: Profile, calibration: Calibration | None) -> str | None:
+    """Why a claim that needs an ablation's finetune is untestable at `p` (the ablations are not finetuned there); None
+    where they are. `calibration`: the gates the notebook judges the ablations under (`judge_ablations`), whose
+    finetuning seed noise floor and MAE - random init gain the reason quotes."""
+    if ablation_finetuned(p):
+        return None
+    n_ft, ft_minutes, n_pre, pre_minutes = ablation_finetune_cost(p)
+    floor = calibration.noise_floor.get("ft") if calibration else None
+    gate = (calibration.gates.get("finetuning") or {}) if calibration else {}
+    gain = (
+        f"; MAE - random init on this schedule, {short_mae_name(p)}_ft - scratch_ft: "
+        f"{format_estimate(gate['gain'], gate['ci'])} points"
+        if gate.get("gain") is not None and gate.get("ci")
+        else ""
+    )
+    return (
+        f"not run at profile {p.name} (lcmae.ablation_finetune = false): on the ablation schedule "
+        f"({ablation_optim(p).epochs:g} epochs) the finetuning differences between ablations are mostly within the "
+        f"seed noise floor of finetuning ({'unmeasured' if floor is None else f'{floor:.2f} points'}{gain}), and the {n_ft} "
+        f"finetunes would cost ~{ft_minutes:.0f} job-minutes{' of the 3-hour budget' if p.name == 'mini' else ''} "
+        f"(~{ft_minutes + pre_minutes:.0f} with the {n_pre} pretrainings only they read); "
+        "`--set lcmae.ablation_finetune=true` runs them"
+    )
+
+
+def ablation_ft_claim(
+    summary: Summary,
+    results_dir: Path,
+    p: Profile,
+    reason: str | None,
+    cid: str,
+    statement: str,
+    run_a: str,
+    run_b: str,
+    kind: str = "greater",
+    paper: float | None = None,
+) -> Claim:
+    """A claim on finetuning accuracy(a) - accuracy(b) where a or b is an ablation's finetune: `paired_claim` (metric
+    "ft", finetuning gate), or untestable with `reason` (`ablation_finetune_reason`) where the ablations are not
+    finetuned."""
+    if reason is None:
+        return paired_claim(
+            summary, results_dir, p, cid, statement, run_a, run_b, kind=kind, metric="ft", gate="finetuning", paper=paper
+        )
+    return summary.claim(cid, statement, *untestable(reason), paper=paper, gate="finetuning", unit="points", rule=kind)
+
+
+def describe_ablation_finetune(p: Profile, reason: str | None) -> str:
+    """One Markdown paragraph where the profile does not finetune the ablations ("" where it does)."""
+    if reason is None:
+        return ""
+    return (
+        f"**Ablation finetunes not run at `{p.name}`.** The ablations are linear-probed only (Table 1's settings, the "
+        "autoencoders) or not trained (Table 2's local decoders, Table A.1's single image, which only finetuning claims "
+        f'read); their FT cells read "{not_run(p)}" and the claims that need them are untestable at this profile, with '
+        f"this reason: {reason}."
+    )
 
 
 def random_init_names(p: Profile, seed: int = 0) -> tuple[str, str]:
@@ -206,26 +302,28 @@ def collapse_table(spreads: pd.DataFrame, reference: str) -> pd.DataFrame:
 
 def runs(p: Profile, seed: int) -> list[Run]:
     """Every run the LC-MAE notebooks read, shared ones included. Fig 6 reads the bank's ratio sweep; the ablations
-    train on the ablation schedule beside their own MAE baseline (`mae_short`)."""
+    train on the ablation schedule beside their own MAE baseline (`mae_short`), finetuned where `ablation_finetuned`."""
     out = ratio_sweep(p, seed, tuple(sorted(set(p.lcmae.mask_ratios) | {p.masking.mask_ratio}))) + random_init(p, seed)
     if p.lcmae.dino_reference and not p.lcmae.dino_reference.startswith("timm:"):  # else released weights, or none
         out += dino_reference(p, seed)
-    optim = ablation_optim(p)
+    optim, ft = ablation_optim(p), ablation_finetuned(p)
     t1_decoder = replace(p.decoder, depth=p.lcmae.table1_decoder_depth)
     t1_optim = replace(optim, blr=p.lcmae.blr)
     for setting, (losses, _) in TABLE1.items():
         spec = pretrain(p, seed, decoder=t1_decoder, optim=t1_optim, lcmae=LCMAESpec(losses, p.lcmae.projector_dim))
-        out += with_evals(Run(table1_name(setting, seed), spec), p, seed)
-    if optim != p.pretrain:
+        out += with_evals(Run(table1_name(setting, seed), spec), p, seed, ft=ft)
+    if optim != p.pretrain:  # finetuned and probed whatever `ft`: the ablation schedule's gates
         out += with_evals(Run(short_mae_name(p, seed), pretrain(p, seed, optim=optim)), p, seed)
-    for kind in DECODERS:
+    for kind in DECODERS if ft else ():  # Table 2 is finetuning claims only
         spec = pretrain(p, seed, decoder=replace(p.decoder, kind=kind), optim=optim)
         out += with_evals(Run(decoder_name(kind, seed), spec), p, seed, lp=False)
     for block in p.lcmae.ae_blocks:
         spec = pretrain(p, seed, mask_ratio=0.0, target_block=block, optim=optim)
-        out += with_evals(Run(ae_name(block, seed), spec), p, seed)
-    data, single_optim = single_image(p, optim, p.lcmae.single_image_epoch_fraction)
-    out += with_evals(Run(single_image_name(seed), pretrain(p, seed, optim=single_optim, data=data)), p, seed, lp=False)
+        out += with_evals(Run(ae_name(block, seed), spec), p, seed, ft=ft)
+    if ft:  # Table A.1 is finetuning claims only
+        data, single_optim = single_image(p, optim, p.lcmae.single_image_epoch_fraction)
+        spec = pretrain(p, seed, optim=single_optim, data=data)
+        out += with_evals(Run(single_image_name(seed), spec), p, seed, lp=False)
     return out + default_mae(p, seed) + supervised_reference(p)
 
 

@@ -96,6 +96,9 @@ class LCMAEExperiments:
     analysis_images: int = 1000  # validation images for S_attn / S_sim / attention distance
     ablation_epochs: float = 0.0  # Table 1 / decoder / AE / single-image runs and their MAE baseline; 0 = [pretrain]'s
     ablation_warmup_epochs: float = 0.0
+    # Finetune the ablations (Table 1 settings, AE(p): `_ft` beside their `_lp`; Table 2's decoders and Table A.1's single
+    # image exist only to be finetuned): false declares none of those finetunes, and their claims are untestable
+    ablation_finetune: bool = True
     # Fig 3 / Fig 5 reference encoders: a run name, or "timm:<model>" for released weights (paper scale)
     dino_reference: str = "timm:vit_base_patch16_224.dino"
     supervised_reference: str = "timm:deit_base_patch16_224"
