@@ -30,6 +30,7 @@ n_images = 0  # unmasked test images per model, 0 means hlvm.analysis_images of 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 from IPython.display import Markdown, display
 
 from maelab.data.augment import normalize
@@ -40,14 +41,13 @@ from maelab.evaluation.claims import (
     describe_gates,
     format_estimate,
     load_calibration,
-    noise_floor,
     summary_path,
 )
 from maelab.papers import hlvm
 from maelab.papers.hlvm import experiments as hx
 from maelab.pipeline.builders import pretrain, seeded
 from maelab.pipeline.config import load_profile
-from maelab.pipeline.runs import load_model, load_run
+from maelab.pipeline.runs import RunNotReady, load_model, load_run
 
 p = load_profile(profile, overrides)
 figures.setup()
@@ -60,8 +60,8 @@ syn = hx.synthetic_models(p)
 fm = hx.fmnist_sweep(p)
 default = p.masking.mask_ratio
 fm_seeds = [seeded(fm[default], s) for s in p.calibration.seeds]
-syn_seeds = [syn["ratio"][0.75]] + [run.name for (axis, _), run in hlvm.grid(p).items() if axis == "seed"]
-done = hx.finished(results_dir, p, [*(n for axis in syn.values() for n in axis.values()), *fm.values(), *fm_seeds])
+syn_seeds = hx.base_seed_runs(p)  # the base setting at every pretraining seed: the synthetic noise floors
+done = hx.finished(results_dir, p, [*(n for axis in syn.values() for n in axis.values()), *syn_seeds, *fm.values(), *fm_seeds])
 syn_spec = hlvm.grid(p)[("ratio", default)].spec  # the random-init baselines' architectures
 fm_spec = pretrain(p, 0)
 METRICS = {"ssim": "SSIM", "fsim": "FSIM", "psnr": "PSNR (dB)", "neg_mse": "-MSE"}
@@ -189,16 +189,37 @@ if len(table):
 # %% [markdown]
 # Example reconstructions (synthetic test images, then Fashion-MNIST): input, then each model of the ratio sweep.
 
+
 # %%
+def examples(name: str, dataset: str, x) -> torch.Tensor | None:
+    """One model's reconstructions of the example images, cached per run; None if neither its weights nor a cache are
+    in this checkout."""
+    try:
+        return torch.from_numpy(
+            analysis.cached(
+                analysis.analysis_path(results_dir, p, f"hlvm_recon_examples_{dataset}_{name}"),
+                lambda: {"rec": hx.reconstruct(load_model(results_dir, p.name, name).mae, x).numpy()},
+                run=load_run(results_dir, p.name, name).hash,
+                n=len(x),
+            )["rec"]
+        )
+    except RunNotReady:
+        return None
+
+
 for ds, models, imgs_of in [
     ("hierarchical", syn["ratio"], inputs["synthetic"][1]),
     ("fashion_mnist", fm, inputs["fashion_mnist"][1]),
 ]:
-    shown = [(r, n) for r, n in models.items() if n in done]
+    x = imgs_of[:4]
+    rec_of = {r: examples(n, ds, x) for r, n in models.items() if n in done}
+    left_out = [models[r] for r, rec in rec_of.items() if rec is None]
+    if left_out:
+        display(Markdown(f"{ds}: left out of the examples (no weights in this checkout, no cached example): {left_out}"))
+    shown = [(r, models[r]) for r, rec in rec_of.items() if rec is not None]
     if not shown:
         continue
-    x = imgs_of[:4]
-    recs = [hx.reconstruct(load_model(results_dir, p.name, n).mae, x) for _, n in shown]
+    recs = [rec_of[r] for r, _ in shown]
     fig, axes = plt.subplots(len(x), 1 + len(shown), figsize=(1.3 * (1 + len(shown)), 1.3 * len(x)), squeeze=False)
     for i in range(len(x)):
         for j, (img, title) in enumerate([(x[i], "input")] + [(r[i], f"r={v:g}") for r, (v, _) in zip(recs, shown)]):
@@ -220,12 +241,10 @@ for ds, models, imgs_of in [
 # it ("the numbers alone"), which covers no seed-to-seed variation.
 
 # %%
-floors = {"synthetic": {}, "fashion_mnist": {}}
+floors = {"fashion_mnist": hx.seed_floors(results["fashion_mnist"], fm_seeds, METRICS)}
+floors["synthetic"] = hx.seed_floors(results["synthetic"], syn_seeds, METRICS)
 seeds_done = [n for n in fm_seeds if n in results["fashion_mnist"]]
 syn_seeds_done = [n for n in syn_seeds if n in results["synthetic"]]
-for m in METRICS:
-    floors["fashion_mnist"][m] = noise_floor([results["fashion_mnist"][n][m].mean() for n in seeds_done])
-    floors["synthetic"][m] = noise_floor([results["synthetic"][n][m].mean() for n in syn_seeds_done])
 display(
     Markdown(
         f"Seed noise floors on Fashion-MNIST ({len(seeds_done)} seeds of `{fm[default]}`): "

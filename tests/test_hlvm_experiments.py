@@ -125,7 +125,21 @@ def test_compare_and_all_of():
     delta, ci, decision, raw = hx.compare(a, b, None, "points")
     assert delta == 1.0 and raw == "reproduced" and decision[0] == "untestable at this scale"
     assert hx.compare(a, b, 0.5, "points")[2][0] == "reproduced"
-    assert hx.compare(a, b, 2.0, "points")[2][0] == "inconclusive"
+    assert "test-image CI alone" not in hx.compare(a, b, 0.5, "points")[2][1]  # the floor changed nothing
+    _, _, decision, raw = hx.compare(a, b, 2.0, "points")
+    assert decision[0] == "inconclusive" and raw == "reproduced"
+    assert "seed noise floor 2 points" in decision[1] and "(the test-image CI alone: reproduced)" in decision[1]
     assert hx.all_of([("reproduced", "x"), ("inconclusive", "y")])[0] == "inconclusive"
     assert hx.all_of([("reproduced", "x"), ("not reproduced", "y"), ("untestable at this scale", "z")])[0] == "not reproduced"
     assert hx.missing(["a", "b"], ["a"])[0] == "untestable at this scale"
+
+
+def test_base_seed_runs_and_their_floors():
+    from maelab.pipeline.config import load_profile
+
+    p = load_profile("mini")
+    assert hx.base_seed_runs(p) == ["hlvm_r0.75_u8", "hlvm_r0.75_u8_s1", "hlvm_r0.75_u8_s2"]
+    measured = {"s0": {"m": np.array([0.5, 0.7])}, "s1": {"m": np.array([0.2, 0.2])}, "s2": {"m": np.array([0.4, 0.4])}}
+    # largest gap between two seeds' means, x scale; a seed not measured is left out; < 2 seeds: unmeasured
+    assert hx.seed_floors(measured, ["s0", "s1", "s2", "s3"], ["m"], scale=100) == {"m": pytest.approx(40.0)}
+    assert hx.seed_floors(measured, ["s0", "s3"], ["m"]) == {"m": None}

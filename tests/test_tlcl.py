@@ -5,6 +5,8 @@ import pytest
 import torch
 from scipy import stats
 
+from maelab.data import hierarchical
+from maelab.data.datasets import DataConfig
 from maelab.models.decoders import DecoderConfig
 from maelab.models.mae import MAEConfig, MaskedAutoencoder
 from maelab.models.vit import ViTConfig
@@ -93,10 +95,17 @@ def test_kmeans_miou_perfect_and_hungarian_matching():
     assert miou[0] == pytest.approx((1 / 2 + 2 / 3) / 2)
 
 
-def test_segmentation_images_ground_truth():
-    seg = tlcl.segmentation_images(5, 20, seed=3)
+def test_segmentation_images_ground_truth(tmp_path):
+    seg = tlcl.segmentation_images(5, 20, seed=3, data=DataConfig(name="hierarchical", root=str(tmp_path)))
     assert seg["images"].shape == (5, 1, 32, 32) and seg["parts"].max() <= 4
     assert np.array_equal(seg["object"] > 0, seg["parts"] > 0)
+    # read from the cached test split (the HLVM notebooks' loader), whose first `pool` images are generate(pool)'s
+    assert hierarchical.cache_path(tmp_path, "test").exists()
+    first = hierarchical.generate("test", 20)
+    pick = np.sort(np.random.default_rng(3).choice(20, 5, replace=False))
+    assert np.array_equal(seg["images"], first["images"][pick])
+    assert np.array_equal(seg["parts"], first["part_map"][pick])
+    assert np.array_equal(seg["object"], first["object_mask"][pick].astype(np.int64))
 
 
 def test_kernel_adjacency_by_hand():

@@ -19,6 +19,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..data import hierarchical
 from ..data.augment import normalize
+from ..data.datasets import DataConfig
 from ..evaluation.analysis import analysis_path, cached, fixed_mask_noise, validation_images
 from ..models.mae import MaskedAutoencoder
 from ..models.masking import num_kept_units
@@ -277,15 +278,19 @@ def alignment_curve(results_dir: Path, p: Profile, name: str, epochs: list[float
 # --- §6.2: K-means on encoder patch features as zero-shot segmentation ------------------------------------------------
 
 
-def segmentation_images(n: int, pool: int, seed: int = 0) -> dict[str, np.ndarray]:
+def segmentation_images(n: int, pool: int, seed: int = 0, data: DataConfig | None = None) -> dict[str, np.ndarray]:
     """n test images of the synthetic dataset drawn by `seed` from its first `pool` (not picked by eye), with the
-    ground truth of data.hierarchical: "object" [n, H, W] (0 background, 1 object) and "parts" (0 background, 1-4 parts)."""
-    data = hierarchical.generate("test", pool)
+    ground truth of data.hierarchical: "object" [n, H, W] (0 background, 1 object) and "parts" (0 background, 1-4 parts).
+    Read from the cached test split as the HLVM notebooks read it (hlvm.experiments.synthetic_split, under `data`'s
+    root; default the dataset's own)."""
+    from .hlvm.experiments import synthetic_split  # here, not at the top: it imports sklearn's t-SNE and torchvision
+
+    test = synthetic_split(data or DataConfig(name="hierarchical"), "test", pool)
     pick = np.sort(np.random.default_rng(seed).choice(pool, n, replace=False))
     return {
-        "images": data["images"][pick],
-        "object": data["object_mask"][pick].astype(np.int64),
-        "parts": data["part_map"][pick],
+        "images": test["images"].numpy()[pick],
+        "object": test["object_mask"][pick].astype(np.int64),
+        "parts": test["part_map"][pick],
     }
 
 
@@ -323,7 +328,7 @@ def segmentation_miou(
         spec = load_run(results_dir, p.name, name).spec
         if spec.data.name != "hierarchical":
             raise ValueError(f"{name} was pretrained on {spec.data.name}: the ground-truth masks are the synthetic dataset's")
-        enc, seg = spec.model.encoder, segmentation_images(n_images, pool, seed)
+        enc, seg = spec.model.encoder, segmentation_images(n_images, pool, seed, spec.data)
         imgs = normalize(torch.from_numpy(seg["images"]), spec.data.name)
         if features == "pixels":
             x = patchify(imgs, enc.patch_size)

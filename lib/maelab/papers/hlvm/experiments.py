@@ -1,10 +1,13 @@
 """HLVM §3.1-§3.3 measurements on frozen pretrainings: reconstructions of unmasked images, attention inside the object,
-and frozen features (t-SNE, linear probe, robustness to shifted or corrupted test images).
+and frozen features (t-SNE, linear probe, robustness to shifted or corrupted test images); at paper scale, the grid's
+IN1K probes scored on the ImageNet variants (§3.3, Table 1) and on the cue-conflict images (§3.4, Table 2).
 
 Kong et al. 2023, §3.1 (Fig 5/9), §3.2 (Fig 6/7, App. C.4), §3.3 (Fig 8/10, Table 1/4, App. C.5). The paper's printed
 numbers are transcribed below under the name of their table; Fig 5/9 print no values (only bars), so only their trends
 are compared.
 """
+
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -17,19 +20,27 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torchvision.transforms.functional import gaussian_blur
 
-from ...data import hierarchical
+from ...data import hierarchical, shifted_imagenet
 from ...data.augment import normalize
-from ...data.datasets import DATASETS, DataConfig, data_root
-from ...evaluation.analysis import encoder_features
-from ...evaluation.claims import UNTESTABLE, Decision, bootstrap_ci, untestable, verdict_from_ci, verdict_seed_aware
+from ...data.datasets import DATASETS, DataConfig, data_root, iterate
+from ...evaluation.analysis import analysis_path, cached, encoder_features
+from ...evaluation.claims import (
+    UNTESTABLE,
+    Decision,
+    bootstrap_ci,
+    noise_floor,
+    untestable,
+    verdict_from_ci,
+    verdict_seed_aware,
+)
 from ...evaluation.metrics import image_quality
 from ...models.mae import MaskedAutoencoder
 from ...models.targets import patchify, unpatchify
 from ...models.vit import ViTEncoder, attention_modules, capture_attention
 from ...pipeline.builders import ratio_name
 from ...pipeline.config import Profile
-from ...pipeline.runs import PretrainSpec, RunNotReady, load_run, untrained_model
-from .runs import grid
+from ...pipeline.runs import PretrainSpec, RunNotReady, load_probe, load_run, untrained_model
+from .runs import grid, probes
 
 # --- the paper's numbers -------------------------------------------------------------------------------------------
 
@@ -54,6 +65,7 @@ TABLE4_COUPLED = {
     16: (67.41, 54.23, 18.24, 25.20, 3.76, 15.51),
     32: (55.51, 42.35, 13.46, 18.70, 1.89, 9.48),
 }
+SHIFTED_COLUMNS = dict(zip(shifted_imagenet.SETS, EVAL_SETS[1:]))  # a variant's folder name -> its Table 1 column
 # Table 5: COCO AP_box, AP_mask of the coupled design (read by §3.5; kept here beside Table 4, its rows' models).
 TABLE5_COUPLED = {8: (34.21, 32.28), 16: (33.77, 32.04), 32: (32.39, 30.54)}
 # §3.3's text on the patch sizes: "the accuracy increases first from 8 to 16, then decreases significantly when the
@@ -98,12 +110,14 @@ def random_init_mae(spec: PretrainSpec, seed: int = 0) -> MaskedAutoencoder:
 
 def synthetic_split(cfg: DataConfig, split: str, n: int) -> dict:
     """The first n images of a synthetic split (hierarchical.load; every split but train shares the test draws, so
-    image i is the same scene in each): images uint8 torch [n, 1, 32, 32], labels [n], object_mask bool [n, 32, 32]."""
+    image i is the same scene in each): images uint8 torch [n, 1, 32, 32], labels [n], object_mask bool [n, 32, 32],
+    part_map int64 [n, 32, 32] (0 background, 1..4 parts). The one loader of the split for HLVM and TLCL."""
     data = hierarchical.load(data_root(cfg), split)
     return {
         "images": torch.from_numpy(data["images"][:n]),
         "labels": data["labels"][:n],
         "object_mask": data["object_mask"][:n],
+        "part_map": data["part_map"][:n],
     }
 
 
@@ -113,7 +127,10 @@ def compare(a: np.ndarray, b: np.ndarray, floor: float | None, unit: str) -> tup
     one) and the verdict of the image CI alone (which covers no seed variation)."""
     diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     ci = bootstrap_ci(diff)
-    return float(diff.mean()), ci, verdict_seed_aware(ci, 1, 1, floor, unit=unit), verdict_from_ci(ci)[0]
+    decision, image_only = verdict_seed_aware(ci, 1, 1, floor, unit=unit), verdict_from_ci(ci)[0]
+    if floor is not None and decision[0] != image_only:  # the floor changed the verdict: say what the images alone say
+        decision = (decision[0], f"{decision[1]} (the test-image CI alone: {image_only})")
+    return float(diff.mean()), ci, decision, image_only
 
 
 def all_of(decisions: list[Decision]) -> Decision:
@@ -136,6 +153,24 @@ def missing(names: list[str], done: list[str]) -> Decision | None:
     """untestable naming the runs of a claim that have not finished, or None if all have."""
     absent = [n for n in names if n not in done]
     return untestable(f"run(s) {', '.join(absent)} not finished") if absent else None
+
+
+def base_seed_runs(p: Profile) -> list[str]:
+    """The base setting (ratio 0.75 at the base unit) at every pretraining seed of the grid, its own run first and then
+    `grid`'s ("seed", s) runs (hlvm.noise_seeds; the runs of probing.noise_replicates): the replicates of every
+    synthetic seed noise floor."""
+    g = grid(p)
+    base = ("ratio", 0.75) if ("ratio", 0.75) in g else ("unit", p.hlvm.base_unit)
+    return [g[base].name] + [run.name for (axis, _), run in g.items() if axis == "seed"]
+
+
+def seed_floors(
+    measured: Mapping[str, Mapping[str, np.ndarray]], seeds: Sequence[str], keys: Sequence[str], scale: float = 1.0
+) -> dict[str, float | None]:
+    """Seed noise floor of each measurement in `keys` (claims.noise_floor: the largest gap between two seeds' means,
+    x scale) over the runs of `seeds` found in `measured` (run -> key -> per-image values); None with fewer than 2."""
+    have = [s for s in seeds if s in measured]
+    return {k: noise_floor([scale * float(np.mean(measured[s][k])) for s in have]) for k in keys}
 
 
 # --- §3.1: reconstructing the unmasked image (App. C.3) ---------------------------------------------------------------
@@ -336,3 +371,52 @@ def knn_separability(x: np.ndarray, y: np.ndarray, k: int = 10, folds: int = 5) 
     clf = make_pipeline(StandardScaler(), KNeighborsClassifier(k))
     folds_of = StratifiedKFold(folds, shuffle=True, random_state=0)
     return (cross_val_predict(clf, pca50(x), y, cv=folds_of) == y).astype(np.int8)
+
+
+# --- §3.3 / §3.4 at paper scale: the grid's IN1K probes on the ImageNet variants and the cue-conflict images ----------
+
+
+def in1k_probes(
+    results_dir, p: Profile, axes: tuple[str, ...] = ("ratio", "unit", "coupled")
+) -> tuple[dict[tuple[str, float], str], list[str]]:
+    """The grid's IN1K linear probes on `axes` (runs.probes; none where the grid trains on other data than the
+    profile's): (axis, value) -> name of each finished one, and the names of those not finished."""
+    names = {key: run.name for key, run in probes(p).items() if key[0] in axes}
+    done = finished(results_dir, p, names.values())
+    return {k: n for k, n in names.items() if n in done}, [n for n in dict.fromkeys(names.values()) if n not in done]
+
+
+@torch.no_grad()
+def _score_probe(results_dir, p: Profile, name: str, images: torch.utils.data.Dataset, score) -> np.ndarray:
+    """score(1000-way logits [B, 1000], labels [B]) -> [B] over every batch of `images`, by the finished probe `name`."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_probe(results_dir, p.name, name).to(device)
+    batches = list(torch.arange(len(images)).split(p.runtime.eval_batch_size))
+    out = [score(model(normalize(x.to(device), "imagenet")), y) for x, y in iterate(images, batches, p.probe_data.num_workers)]
+    return np.concatenate(out)
+
+
+def shifted_correct(results_dir, p: Profile, name: str, variant: str, root) -> np.ndarray:
+    """Table 1's robustness: the finished IN1K probe `name`, unchanged, on the folder `root` of `variant` (one of
+    shifted_imagenet.SETS, scored by its protocol): 1 per correctly classified image, int8 [N]; cached per run hash."""
+    run = load_run(results_dir, p.name, name)
+
+    def compute() -> dict[str, np.ndarray]:
+        s = shifted_imagenet.load(variant, root, data_root(p.probe_data), run.spec.data.img_size)
+        return {"correct": _score_probe(results_dir, p, name, s.images, lambda z, y: shifted_imagenet.correct(s, z, y))}
+
+    path = analysis_path(results_dir, p, f"hlvm_shifted_{variant}_{name}")
+    return cached(path, compute, run=run.hash, root=str(root))["correct"]
+
+
+def cue_conflict_decisions(results_dir, p: Profile, name: str, root) -> dict[str, np.ndarray]:
+    """Table 2's input: the finished IN1K probe `name` on Geirhos et al.'s cue-conflict folder `root`: per image its
+    16-category decision, shape and texture category (indices into shifted_imagenet.CATEGORIES); cached per run hash."""
+    run = load_run(results_dir, p.name, name)
+
+    def compute() -> dict[str, np.ndarray]:
+        cc = shifted_imagenet.cue_conflict(root, run.spec.data.img_size)
+        decision = _score_probe(results_dir, p, name, cc.images, lambda z, y: shifted_imagenet.category_decision(z))
+        return {"decision": decision, "shape": np.array([y for _, y in cc.images.samples]), "texture": cc.texture}
+
+    return cached(analysis_path(results_dir, p, f"hlvm_cue_conflict_{name}"), compute, run=run.hash, root=str(root))
