@@ -65,3 +65,26 @@ def test_a_probe_scores_other_splits_with_its_saved_head(tmp_path, monkeypatch):
             assert pred.shape == (96,)
             if split == "test":
                 assert np.array_equal(pred, recorded["pred"]) and np.array_equal(ds.labels.numpy(), recorded["label"])
+
+
+def test_attention_distances_are_cached_per_run(tmp_path, monkeypatch):
+    """Adding a run to a figure measures only that run; the others are read back from their own caches."""
+    from maelab.evaluation import analysis
+
+    measured = []
+
+    def fake_distance(encoder, imgs):
+        measured.append(encoder)
+        return np.full((len(imgs), 2, 1), float(len(measured)))
+
+    monkeypatch.setattr(analysis, "reference_encoder", lambda results_dir, p, name: name)
+    monkeypatch.setattr(analysis, "validation_images", lambda p, n: (torch.zeros(n, 1, 28, 28), torch.zeros(n)))
+    monkeypatch.setattr(analysis, "run_hash", lambda results_dir, p, name: f"hash-of-{name}")
+    monkeypatch.setattr(analysis, "encoder_attention_distance", fake_distance)
+    p = load_profile("smoke")
+    first = analysis.attention_distances(tmp_path, p, ["a"], 3)
+    both = analysis.attention_distances(tmp_path, p, ["a", "b"], 3)
+    assert measured == ["a", "b"]
+    assert np.array_equal(both["a"], first["a"]) and both["b"][0, 0, 0] == 2.0
+    analysis.attention_distances(tmp_path, p, ["a"], 4)  # other images: a new measurement
+    assert measured == ["a", "b", "a"]

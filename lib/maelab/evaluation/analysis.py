@@ -123,6 +123,11 @@ def reference_encoder(results_dir: Path, p: Profile, name: str) -> ViTEncoder | 
     return load_encoder(results_dir, p.name, name)
 
 
+def run_hash(results_dir: Path, p: Profile, name: str) -> str:
+    """What identifies a reference's weights in a cache key: a finished run's config hash, or "timm:<model>" itself."""
+    return name if name.startswith("timm:") else load_run(results_dir, p.name, name).hash
+
+
 def validation_images(p: Profile, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """n class-balanced test-split images, normalised, and their labels."""
     test = stratified_subset(load_dataset(p.data, train=False), n)
@@ -247,13 +252,23 @@ def fixed_mask_noise(mae: MaskedAutoencoder, seed: int) -> torch.Tensor:
 
 
 def attention_distances(results_dir: Path, p: Profile, runs: list[str], n_images: int) -> dict[str, np.ndarray]:
-    """Encoder attention distance [I, layers, heads] of each run's encoder.pt, on the same validation images."""
+    """Encoder attention distance [I, layers, heads] of each run's encoder.pt, on the same validation images; cached
+    per run (by its config hash), so adding a run to a figure measures only that run."""
 
-    def compute() -> dict[str, np.ndarray]:
-        imgs, _ = validation_images(p, n_images)
-        return {name: encoder_attention_distance(reference_encoder(results_dir, p, name), imgs) for name in runs}
+    def measure(name: str) -> Callable[[], dict[str, np.ndarray]]:
+        return lambda: {
+            "distance": encoder_attention_distance(reference_encoder(results_dir, p, name), validation_images(p, n_images)[0])
+        }
 
-    return cached(analysis_path(results_dir, p, "attention_distance"), compute, runs=runs, n=n_images)
+    return {
+        name: cached(
+            analysis_path(results_dir, p, f"attention_distance_{name}"),
+            measure(name),
+            run=run_hash(results_dir, p, name),
+            n=n_images,
+        )["distance"]
+        for name in runs
+    }
 
 
 # --- representation baselines (calibration gate): kNN on frozen features, softmax regression on raw pixels --------------
