@@ -140,12 +140,17 @@ def test_ledger_stats_match_a_hand_count():
     assert "±1 accuracy points" in html
 
 
-def test_index_opens_with_the_gates_and_the_forest_plot(tmp_path):
+def _executed_notebooks(tmp_path, *names):
+    """Minimal executed notebooks with an ok status under tmp_path/mini/notebooks."""
     nb_dir = tmp_path / "mini" / "notebooks"
     nb_dir.mkdir(parents=True)
-    for name in ("calibration_gate", "lcmae_3_x"):
+    for name in names:
         nbformat.write(new_notebook(cells=[new_markdown_cell(f"# {name}")]), nb_dir / f"{name}.ipynb")
         save_json(nb_dir / f"{name}.status.json", {"notebook": name, "status": "ok", "error": None, "parameters": {}})
+
+
+def test_index_opens_with_the_gates_and_the_forest_plot(tmp_path):
+    _executed_notebooks(tmp_path, "calibration_gate", "lcmae_3_x")
     calibration = Summary("calibration_gate", "Calibration", "mini")
     calibration.claim("gate-finetuning", "MAE-init beats scratch.", "reproduced", "CI above 0", ours=1.2, ci=(0.5, 1.9))
     calibration.extra["calibration"] = {
@@ -171,11 +176,7 @@ def test_index_opens_with_the_gates_and_the_forest_plot(tmp_path):
 
 def test_ledger_json_stores_floats_at_12_significant_digits(tmp_path):
     """The paper's 67.41 - 47.45 is 19.96 in ledger.json, also when a summary was saved before rounding existed."""
-    nb_dir = tmp_path / "mini" / "notebooks"
-    nb_dir.mkdir(parents=True)
-    for name in ("calibration_gate", "hlvm_3_x"):
-        nbformat.write(new_notebook(cells=[new_markdown_cell(f"# {name}")]), nb_dir / f"{name}.ipynb")
-        save_json(nb_dir / f"{name}.status.json", {"notebook": name, "status": "ok", "error": None, "parameters": {}})
+    _executed_notebooks(tmp_path, "calibration_gate", "hlvm_3_x")
     calibration = Summary("calibration_gate", "Calibration", "mini")
     calibration.extra["calibration"] = {
         "profile": "mini",
