@@ -2,9 +2,9 @@
 
 import pytest
 
+from maelab.papers import tlcl
 from maelab.pipeline.builders import default_mae, random_init
 from maelab.pipeline.config import load_profile
-from maelab.papers import tlcl
 from maelab.pipeline.estimate import describe, estimate, flops_per_image, images_processed
 
 
