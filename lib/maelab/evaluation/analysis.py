@@ -5,6 +5,7 @@ stores them under results/<profile>/analysis/ so a notebook rerun reads them in 
 fresh clone can re-execute the notebooks without the (uncommitted) checkpoints.
 """
 
+import functools
 import hashlib
 import json
 import zipfile
@@ -255,10 +256,10 @@ def attention_distances(results_dir: Path, p: Profile, runs: list[str], n_images
     """Encoder attention distance [I, layers, heads] of each run's encoder.pt, on the same validation images; cached
     per run (by its config hash), so adding a run to a figure measures only that run."""
 
+    images = functools.cache(lambda: validation_images(p, n_images)[0])  # loaded once, and only if a run is measured
+
     def measure(name: str) -> Callable[[], dict[str, np.ndarray]]:
-        return lambda: {
-            "distance": encoder_attention_distance(reference_encoder(results_dir, p, name), validation_images(p, n_images)[0])
-        }
+        return lambda: {"distance": encoder_attention_distance(reference_encoder(results_dir, p, name), images())}
 
     return {
         name: cached(

@@ -7,6 +7,7 @@ images it processes. Its time is that total over `runtime.achieved_tflops`, the 
 achieve together: a stated assumption until benchmarks/throughput.py has measured it on the cluster.
 """
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -36,25 +37,35 @@ def _count(step) -> float:
     return counter.get_total_flops() / 2  # per image of the batch of two
 
 
+def _keeps_torch_rng(count):
+    """Building a model to count it draws from torch's global generator: give the caller's state back unchanged."""
+
+    @functools.wraps(count)
+    def wrapper(run: Run) -> float:
+        with torch.random.fork_rng(devices=[]):
+            return count(run)
+
+    return wrapper
+
+
+@_keeps_torch_rng
 def flops_per_image(run: Run) -> float:
     """FLOPs of one training step per image (probe: one encoder forward; its head costs nothing in comparison)."""
-    spec, torch_state = run.spec, torch.random.get_rng_state()
+    spec = run.spec
     enc = encoder_config(spec)
     x = torch.zeros(2, enc.in_chans, enc.img_size, enc.img_size, dtype=torch.uint8)
-    try:
-        if run.kind in ("pretrain", "dino"):
-            model = pretraining_model(spec)
-            return _count(lambda: model(x, torch.Generator().manual_seed(0))[0].backward())
-        if isinstance(spec, FinetuneSpec):
-            model = ViTClassifier(spec.encoder, NUM_CLASSES[spec.data.name])
-            return _count(lambda: model(x.float()).sum().backward())
-        encoder = ViTEncoder(spec.encoder)
-        with torch.no_grad():
-            return _count(lambda: encoder.forward_tokens(x.float()))
-    finally:
-        torch.random.set_rng_state(torch_state)
+    if run.kind in ("pretrain", "dino"):
+        model = pretraining_model(spec)
+        return _count(lambda: model(x, torch.Generator().manual_seed(0))[0].backward())
+    if isinstance(spec, FinetuneSpec):
+        model = ViTClassifier(spec.encoder, NUM_CLASSES[spec.data.name])
+        return _count(lambda: model(x.float()).sum().backward())
+    encoder = ViTEncoder(spec.encoder)
+    with torch.no_grad():
+        return _count(lambda: encoder.forward_tokens(x.float()))
 
 
+@_keeps_torch_rng
 def tuned_flops_per_image(run: Run) -> float:
     """FLOPs of one step of a cached probe's trainable blocks per image (TLCL's partial FT trains the last block on
     the cached tokens entering it every step); 0 for a probe that trains its head only, or any other run."""

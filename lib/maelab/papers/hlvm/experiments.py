@@ -40,7 +40,7 @@ from ...models.vit import ViTEncoder, attention_modules, capture_attention
 from ...pipeline.builders import ratio_name
 from ...pipeline.config import Profile
 from ...pipeline.runs import PretrainSpec, RunNotReady, load_probe, load_run, untrained_model
-from .runs import grid, probes
+from .runs import base_seeds, grid, probes
 
 # --- the paper's numbers -------------------------------------------------------------------------------------------
 
@@ -156,12 +156,8 @@ def missing(names: list[str], done: list[str]) -> Decision | None:
 
 
 def base_seed_runs(p: Profile) -> list[str]:
-    """The base setting (ratio 0.75 at the base unit) at every pretraining seed of the grid, its own run first and then
-    `grid`'s ("seed", s) runs (hlvm.noise_seeds; the runs of probing.noise_replicates): the replicates of every
-    synthetic seed noise floor."""
-    g = grid(p)
-    base = ("ratio", 0.75) if ("ratio", 0.75) in g else ("unit", p.hlvm.base_unit)
-    return [g[base].name] + [run.name for (axis, _), run in g.items() if axis == "seed"]
+    """Names of the base setting's runs at every pretraining seed (runs.base_seeds)."""
+    return [run.name for run in base_seeds(p).values()]
 
 
 def seed_floors(

@@ -25,7 +25,7 @@ from ...models.targets import patchify
 from ...models.vit import ViTConfig, ViTEncoder
 from ...pipeline.config import Profile
 from ...pipeline.runs import Run, RunNotReady, load_encoder
-from .runs import grid
+from .runs import base_seeds
 from .theory import add_latent_noise, minimal_c, sample_unit_mask
 
 TABLE2 = {0.1: 0.1352, 0.25: 0.2545, 0.5: 0.2458, 0.75: 0.2563, 0.9: 0.2014}
@@ -484,10 +484,8 @@ def noise_replicates(
     results_dir, p: Profile, n_train: int, n_test: int, n_seg_train: int, seed: int = 0
 ) -> tuple[list[dict], list[str]]:
     """`measures` of the base setting (ratio 0.75, base unit) at every pretraining seed the grid has (its own and
-    hlvm.noise_seeds, `grid`'s ("seed", s) runs) that finished, and the names of those runs."""
-    g = grid(p, seed)
-    base = ("ratio", 0.75) if ("ratio", 0.75) in g else ("unit", p.hlvm.base_unit)
-    runs = {k: r for k, r in g.items() if k == base or k[0] == "seed"}
+    hlvm.noise_seeds: `runs.base_seeds`) that finished, and the names of those runs."""
+    runs = base_seeds(p, seed)
     measured, _ = collect(results_dir, p, runs, n_train, n_test, n_seg_train, seed)
     return [measured[k] for k in runs if k in measured], [r.name for k, r in runs.items() if k in measured]
 

@@ -63,6 +63,14 @@ def grid(p: Profile, seed: int = 0) -> dict[tuple[str, float], Run]:
     return {key: Run(names_of.setdefault(spec, name), spec) for key, (name, spec) in specs.items()}
 
 
+def base_seeds(p: Profile, seed: int = 0) -> dict[tuple[str, float], Run]:
+    """The base setting (ratio 0.75 at the base unit) at every pretraining seed of the grid, its own run first, then
+    `grid`'s ("seed", s) runs (hlvm.noise_seeds): the replicates of every synthetic seed noise floor."""
+    g = grid(p, seed)
+    base = ("ratio", 0.75) if ("ratio", 0.75) in g else ("unit", p.hlvm.base_unit)
+    return {key: run for key, run in g.items() if key == base or key[0] == "seed"}
+
+
 def probes(p: Profile, seed: int = 0) -> dict[tuple[str, float], Run]:
     """(axis, value) -> the linear probe `<run>_lp` of that grid encoder on the profile's labelled data (its own
     encoder shape, the profile's [probe] recipe), where the grid trains on the profile's dataset at its image size;
